@@ -1,0 +1,6 @@
+// Every CLI command module; each registers its commands on the program.
+import type { CliEnv } from '../cli.ts';
+import { registerRunCommands } from './run.ts';
+import { registerDbCommands } from './db.ts';
+
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands];

@@ -1,0 +1,190 @@
+// The one configuration file (default mirrorsmith.yaml), validated once at startup.
+// Every problem is reported with its key path; nothing else reads process.env.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { UsageError, ValidationError } from './errors.ts';
+
+/** A path inside a tree: relative, no `..`, no NUL/newline. */
+export const relPath = z
+  .string()
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !/[\0\n\r]/.test(p), 'must be a relative path without ".." or control characters');
+
+const regexString = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'is not a valid regular expression');
+
+export const RepoRuleSchema = z
+  .object({
+    /** Regex over the directory path relative to the category top, with capture groups. */
+    match: regexString,
+    /** Repository prefix, `$1`… substituted, e.g. `fedora-$1`. */
+    repo: z.string().min(1),
+    /** Arch, `$2`… substituted, e.g. `$2` or `source`. */
+    arch: z.string().min(1),
+    disabled: z.boolean().default(false),
+  })
+  .strict();
+
+export const CategorySourceSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('local'), path: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('rsync'), url: z.string().regex(/^rsync:\/\/[^\s'"`;{}$]+$/, 'must be an rsync:// URL') }).strict(),
+]);
+
+export const CategorySchema = z
+  .object({
+    name: z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9 ._+-]*$/, 'letters, digits, space and ._+- only'),
+    /** Path of the category top below a mirror's root, e.g. `linux` for Fedora Linux. */
+    topdir: relPath,
+    source: CategorySourceSchema,
+    /** File name of a quick-fedora-mirror listing at the category top, used first when present. */
+    fullfiletimelist: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+    excludes: z.array(z.string()).default([]),
+    repoRules: z.array(RepoRuleSchema).default([]),
+    /** Repositories whose propagation is sampled at every crawl. */
+    keyRepos: z.array(z.string()).default([]),
+  })
+  .strict();
+
+const ContinentSchema = z.enum(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']);
+const CountrySchema = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code in capitals');
+
+export const ConfigSchema = z
+  .object({
+    database: z
+      .object({
+        /** PGlite data directory, used when DATABASE_URL is not set. */
+        dataDir: z.string().default('var/db'),
+      })
+      .strict()
+      .default({ dataDir: 'var/db' }),
+    registry: z.object({ dir: z.string().default('registry') }).strict().default({ dir: 'registry' }),
+    output: z
+      .object({
+        dir: z.string().default('out'),
+        keepGenerations: z.number().int().min(1).default(5),
+      })
+      .strict()
+      .default({ dir: 'out', keepGenerations: 5 }),
+    categories: z.array(CategorySchema).default([]),
+    repositoryAliases: z.array(z.object({ from: z.string().min(1), to: z.string().min(1) }).strict()).default([]),
+    countryContinentRedirects: z.record(CountrySchema, ContinentSchema).default({}),
+    geoip: z
+      .object({
+        /** CSV files `start,end,CC` (ip-location-db format) or MaxMind GeoLite2 country MMDB files. */
+        country: z.array(z.string()).default([]),
+        /** CSV files `start,end,asn,org` (ip-location-db format). */
+        asn: z.array(z.string()).default([]),
+        /** Research & education (Internet2) prefixes, one CIDR per line. */
+        researchPrefixes: z.string().optional(),
+      })
+      .strict()
+      .default({ country: [], asn: [] }),
+    selection: z
+      .object({
+        minimum: z.number().int().min(1).default(5),
+        /** Pre-shuffled variants per class that nginx split_clients picks from. */
+        variants: z.number().int().min(1).max(256).default(16),
+      })
+      .strict()
+      .default({ minimum: 5, variants: 16 }),
+    crawl: z
+      .object({
+        concurrency: z.number().int().min(1).default(32),
+        perHost: z.number().int().min(1).default(2),
+        requestTimeoutMs: z.number().int().min(100).default(20_000),
+        hostTimeoutMs: z.number().int().min(1000).default(300_000),
+        maxResponseBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+        maxRedirects: z.number().int().min(0).default(3),
+        allowOffHostRedirects: z.boolean().default(false),
+        failuresBeforeDisable: z.number().int().min(1).default(4),
+        outageShare: z.number().min(0).max(1).default(0.7),
+      })
+      .strict()
+      .default({
+        concurrency: 32,
+        perHost: 2,
+        requestTimeoutMs: 20_000,
+        hostTimeoutMs: 300_000,
+        maxResponseBytes: 8 * 1024 * 1024,
+        maxRedirects: 3,
+        allowOffHostRedirects: false,
+        failuresBeforeDisable: 4,
+        outageShare: 0.7,
+      }),
+    fileDetailRetentionDays: z.number().min(0).default(3),
+    /** A run whose per-mirror failures exceed this share exits 1. */
+    maxFailureRatio: z.number().min(0).max(1).default(0.5),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** Absolute path of the file the config came from (or '' for defaults). */
+  readonly file: string;
+  /** Directory relative paths in the config are resolved against. */
+  readonly baseDir: string;
+  /** DATABASE_URL, when set: a real Postgres instead of the embedded PGlite. */
+  readonly databaseUrl?: string;
+};
+export type CategoryConfig = z.infer<typeof CategorySchema>;
+export type RepoRule = z.infer<typeof RepoRuleSchema>;
+
+/** Formats zod issues as "file: key.path: message" lines. */
+export function zodIssues(error: z.ZodError, prefix: string): string[] {
+  return error.issues.map((i) => {
+    const where = i.path.length ? i.path.map(String).join('.') : '(top level)';
+    const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+    return `${prefix}${where}: ${msg}`;
+  });
+}
+
+/** Parses YAML text, throwing a ValidationError with the line of the first error. */
+export function parseYaml(text: string, file: string): unknown {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) {
+    throw new ValidationError(`${file} is not valid YAML`, doc.errors.map((e) => `${file}: ${e.message.split('\n')[0]}`));
+  }
+  return doc.toJS();
+}
+
+export function parseConfig(raw: unknown, file: string, env: NodeJS.ProcessEnv = {}): Config {
+  const parsed = ConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ValidationError(`invalid configuration in ${file}`, zodIssues(parsed.error, `${path.basename(file)}: `));
+  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const config = { ...parsed.data, file: file ? path.resolve(file) : '', baseDir, databaseUrl: env.DATABASE_URL || undefined };
+  const names = new Set<string>();
+  for (const [i, c] of config.categories.entries()) {
+    if (names.has(c.name)) throw new ValidationError(`invalid configuration in ${file}`, [`categories.${i}.name: duplicate category "${c.name}"`]);
+    names.add(c.name);
+  }
+  return deepFreeze(config);
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return parseConfig(parseYaml(text, file), file, env);
+}
+
+/** Resolves a config path (relative to the config file's directory). */
+export function resolvePath(config: Pick<Config, 'baseDir'>, p: string): string {
+  return path.resolve(config.baseDir, p);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

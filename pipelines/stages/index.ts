@@ -1,0 +1,16 @@
+// The pipeline's stages in the order `mirrorsmith run` executes them.
+import type { Stage } from '../core/types.ts';
+
+export const STAGES: Stage[] = [];
+
+export function stageNames(): string[] {
+  return STAGES.map((s) => s.name);
+}
+
+/** Picks stages by name, keeping pipeline order; unknown names are an error. */
+export function selectStages(names?: string[]): Stage[] {
+  if (!names || names.length === 0) return STAGES;
+  const unknown = names.filter((n) => !STAGES.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown stage(s): ${unknown.join(', ')} (known: ${stageNames().join(', ')})`);
+  return STAGES.filter((s) => names.includes(s.name));
+}
