@@ -1,0 +1,5 @@
+// What the `build` stage writes into a generation, in order. Each feature adds its
+// emitter here (lists and nginx maps, public pages, rsync ACL, report upload…).
+import type { Emitter } from '../core/generation.ts';
+
+export const EMITTERS: Emitter[] = [];
