@@ -139,7 +139,12 @@ export type RepoRule = z.infer<typeof RepoRuleSchema>;
 export function zodIssues(error: z.ZodError, prefix: string): string[] {
   return error.issues.map((i) => {
     const where = i.path.length ? i.path.map(String).join('.') : '(top level)';
-    const msg = i.code === 'unrecognized_keys' ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message;
+    const msg =
+      i.code === 'unrecognized_keys'
+        ? `unknown field(s) ${i.keys.map((k) => `"${k}"`).join(', ')}`
+        : i.code === 'invalid_key'
+          ? `key ${i.issues.map((k) => k.message).join('; ')}`
+          : i.message;
     return `${prefix}${where}: ${msg}`;
   });
 }

@@ -59,6 +59,9 @@ async function openPg(url: string): Promise<Db> {
     },
   };
   const pool = new pg.Pool({ connectionString: url, max: 8, types: types as pg.CustomTypesConfig });
+  // An idle pooled connection dropped by the server (restart, admin kill) must not
+  // crash the process; the next query gets a fresh connection or a clear error.
+  pool.on('error', () => {});
   // Fail fast with a clear message instead of on the first query.
   try {
     const c = await pool.connect();
