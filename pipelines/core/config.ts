@@ -119,6 +119,40 @@ export const ConfigSchema = z
         outageShare: 0.7,
       }),
     fileDetailRetentionDays: z.number().min(0).default(3),
+    probe: z
+      .object({
+        /** Consecutive failed probes before a host is taken out of the lists. */
+        failuresToDown: z.number().int().min(1).default(3),
+        /** Consecutive successful probes before a probed-down host is listed again. */
+        successesToUp: z.number().int().min(1).default(2),
+        timeoutMs: z.number().int().min(100).default(10_000),
+        concurrency: z.number().int().min(1).default(64),
+        /** File probed below each host's category URL; default: the category's first repository's repodata/repomd.xml. */
+        path: relPath.optional(),
+        /** Bytes read from a probe response at most. */
+        maxBytes: z.number().int().min(1).default(1024 * 1024),
+      })
+      .strict()
+      .default({ failuresToDown: 3, successesToUp: 2, timeoutMs: 10_000, concurrency: 64, maxBytes: 1024 * 1024 }),
+    ingest: z
+      .object({
+        /** Where nginx's WebDAV PUT puts private mirrors' reports (<site>/<host>.json); outside the generation. */
+        spoolDir: z.string().min(1).default('var/reports/incoming'),
+        processedDir: z.string().min(1).default('var/reports/processed'),
+        rejectedDir: z.string().min(1).default('var/reports/rejected'),
+        /** Largest report accepted, by nginx (client_max_body_size) and by ingest. */
+        maxReportBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+        /** Filed reports kept per host in processed/ and rejected/. */
+        keepPerHost: z.number().int().min(1).default(10),
+      })
+      .strict()
+      .default({
+        spoolDir: 'var/reports/incoming',
+        processedDir: 'var/reports/processed',
+        rejectedDir: 'var/reports/rejected',
+        maxReportBytes: 10 * 1024 * 1024,
+        keepPerHost: 10,
+      }),
     /** A run whose per-mirror failures exceed this share exits 1. */
     maxFailureRatio: z.number().min(0).max(1).default(0.5),
   })
