@@ -14,6 +14,30 @@ TABLE country_continent_redirect
   CONSTRAINT country_continent_redirect_country_check CHECK ((country ~ '^[A-Z]{2}$'::text))
   CONSTRAINT country_continent_redirect_pkey PRIMARY KEY (country)
   INDEX CREATE UNIQUE INDEX country_continent_redirect_pkey ON country_continent_redirect USING btree (country)
+TABLE crawl_log
+  id bigint NOT NULL DEFAULT nextval('crawl_log_id_seq'::regclass)
+  host_id integer NOT NULL
+  run_id integer
+  started_at timestamp with time zone NOT NULL
+  duration_ms integer NOT NULL
+  method text NOT NULL
+  ok boolean NOT NULL
+  counted boolean NOT NULL DEFAULT true
+  error_kind text
+  summary text NOT NULL
+  requests integer NOT NULL DEFAULT 0
+  budget integer NOT NULL DEFAULT 0
+  bytes bigint NOT NULL DEFAULT 0
+  dirs_up2date integer NOT NULL DEFAULT 0
+  dirs_stale integer NOT NULL DEFAULT 0
+  reachable_ipv4 boolean
+  reachable_ipv6 boolean
+  lines jsonb NOT NULL DEFAULT '[]'::jsonb
+  CONSTRAINT crawl_log_host_id_fkey FOREIGN KEY (host_id) REFERENCES host(id) ON DELETE CASCADE
+  CONSTRAINT crawl_log_pkey PRIMARY KEY (id)
+  CONSTRAINT crawl_log_run_id_fkey FOREIGN KEY (run_id) REFERENCES pipeline_run(id) ON DELETE SET NULL
+  INDEX CREATE INDEX crawl_log_host_idx ON crawl_log USING btree (host_id, started_at DESC)
+  INDEX CREATE UNIQUE INDEX crawl_log_pkey ON crawl_log USING btree (id)
 TABLE directory
   id integer NOT NULL DEFAULT nextval('directory_id_seq'::regclass)
   category_id integer NOT NULL
