@@ -2,5 +2,6 @@
 import type { CliEnv } from '../cli.ts';
 import { registerRunCommands } from './run.ts';
 import { registerDbCommands } from './db.ts';
+import { registerCacheCommands } from './cache.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands];
