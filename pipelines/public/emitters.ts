@@ -1,0 +1,91 @@
+// The public outputs of a generation: the public mirror list, mirrors.json, the site
+// root page and the nginx locations serving them (the status pages, the rsync ACL,
+// the map and the metrics have their own modules). Each emitter reads one shared,
+// lazily loaded snapshot of the database per build.
+import type { Emitter, GenerationWriter } from '../core/generation.ts';
+import type { StageContext } from '../core/types.ts';
+import { loadPublicData } from './data.ts';
+import { buildFacts, type Facts } from './model.ts';
+import { mirrorsJson, mirrorsJsonSchemaDocument } from './mirrors-json.ts';
+import { publicListPages } from './publiclist.ts';
+import { render } from './render.ts';
+
+/** No scripts, no remote anything: the pages are plain HTML and inline SVG styles. */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'";
+
+export interface PublicOptions {
+  /** Days of propagation history in the plots. */
+  propagationDays: number;
+  /** Private hosts get a status page (check-in, freshness); never on the public list. */
+  statusPrivateHosts: boolean;
+  title: string;
+}
+
+export function publicOptions(ctx: Pick<StageContext, 'config'>): PublicOptions {
+  const p = (ctx.config as { public?: Partial<PublicOptions> }).public ?? {};
+  return { propagationDays: p.propagationDays ?? 7, statusPrivateHosts: p.statusPrivateHosts ?? true, title: p.title ?? 'Mirror network' };
+}
+
+// One load per build: every public emitter of a run shares it.
+const factsCache = new WeakMap<object, Promise<Facts>>();
+
+export function factsFor(ctx: StageContext): Promise<Facts> {
+  let p = factsCache.get(ctx.run);
+  if (!p) {
+    p = (async () => {
+      const data = await ctx.db.withClient((c) => loadPublicData(c));
+      return buildFacts(data);
+    })();
+    factsCache.set(ctx.run, p);
+    // A failed load must not be cached for a retry in the same process.
+    p.catch(() => factsCache.delete(ctx.run));
+  }
+  return p;
+}
+
+export const publicListEmitter: Emitter = {
+  name: 'publiclist',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const pages = publicListPages(f);
+    for (const p of pages) gen.write(p.path, render('publiclist', p.view));
+    return { counts: { publiclistPages: pages.length, publicHosts: f.publicHosts.length } };
+  },
+};
+
+export const mirrorsJsonEmitter: Emitter = {
+  name: 'mirrors-json',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const doc = mirrorsJson(f);
+    gen.write('mirrors.json', JSON.stringify(doc, null, 1) + '\n');
+    gen.write('mirrors.schema.json', JSON.stringify(mirrorsJsonSchemaDocument(), null, 2) + '\n');
+    return { counts: { mirrorsJsonHosts: doc.hosts.length } };
+  },
+};
+
+export const siteIndexEmitter: Emitter = {
+  name: 'site-index',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const opts = publicOptions(ctx);
+    gen.write(
+      'index.html',
+      render('site-index', {
+        title: opts.title,
+        base: '',
+        hosts: f.publicHosts.length,
+        countries: new Set(f.publicHosts.map((h) => h.country ?? 'XX')).size,
+      }),
+    );
+    return { counts: {} };
+  },
+};
+
+export const publicNginxEmitter: Emitter = {
+  name: 'public-nginx',
+  async emit(_ctx, gen: GenerationWriter) {
+    gen.write('nginx/server.d/20-public.conf', render('nginx-public', { maxAge: 300, csp: PAGE_CSP }));
+    return { counts: {} };
+  },
+};
