@@ -2,6 +2,8 @@
 import type { CliEnv } from '../cli.ts';
 import { registerRunCommands } from './run.ts';
 import { registerDbCommands } from './db.ts';
+import { registerPublishCommands } from './publish.ts';
+import { registerServeCommands } from './serve.ts';
 import { registerCacheCommands } from './cache.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands, registerPublishCommands, registerServeCommands];

@@ -153,6 +153,18 @@ export const ConfigSchema = z
         maxReportBytes: 10 * 1024 * 1024,
         keepPerHost: 10,
       }),
+    publish: z
+      .object({
+        /** Refuse to publish without `nginx -t` passing; false only where nginx is not installed. */
+        requireNginxTest: z.boolean().default(true),
+        /** Shrink guard: refuse (without --force) a generation listing fewer than this share of the live one's hosts or repositories. */
+        minShare: z.number().min(0).max(1).default(0.5),
+        /** Run after the swap, e.g. [nginx, -s, reload] or [systemctl, reload, nginx]; argv, no shell. */
+        reloadCommand: z.array(z.string().min(1)).min(1).optional(),
+        reloadTimeoutMs: z.number().int().min(100).default(30_000),
+      })
+      .strict()
+      .default({ requireNginxTest: true, minShare: 0.5, reloadTimeoutMs: 30_000 }),
     /** A run whose per-mirror failures exceed this share exits 1. */
     maxFailureRatio: z.number().min(0).max(1).default(0.5),
   })

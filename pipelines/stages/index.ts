@@ -1,7 +1,8 @@
 // The pipeline's stages in the order `mirrorsmith run` executes them.
 import type { Stage } from '../core/types.ts';
+import { publishStage } from './publish.ts';
 
-export const STAGES: Stage[] = [];
+export const STAGES: Stage[] = [publishStage];
 
 export function stageNames(): string[] {
   return STAGES.map((s) => s.name);

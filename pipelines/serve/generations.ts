@@ -1,0 +1,266 @@
+// The out/ directory as publish sees it: complete generations, the `current`
+// symlink, the atomic swap, pruning, and a small publish history.
+//
+//   out/generations/<id>/manifest.json   a complete generation (build renames it into place)
+//   out/current -> generations/<id>      relative, so out/ can be rsynced to other nodes
+//   out/publish.log                      JSON lines {at, action, id, from}
+//
+// The only write that changes what nginx serves is one rename(2) of a fresh
+// symlink over `current`: a crash before it leaves the old generation, after it
+// the new one, never a mixture.
+import fs from 'node:fs';
+import path from 'node:path';
+import { generationsDir } from '../core/generation.ts';
+
+export interface Manifest {
+  id?: string;
+  createdAt?: string;
+  counts: Record<string, number>;
+  [k: string]: unknown;
+}
+
+export interface GenerationInfo {
+  id: string;
+  dir: string;
+  manifest: Manifest;
+  /** manifest createdAt, else the directory's mtime. */
+  createdAt: Date;
+  sizeBytes?: number;
+}
+
+export interface PublishEvent {
+  at: string;
+  action: 'publish' | 'rollback';
+  id: string;
+  from: string | null;
+  forced?: boolean;
+}
+
+/** Generation ids are directory names we also put in nginx paths and logs. */
+export const GENERATION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function currentLink(outDir: string): string {
+  return path.join(outDir, 'current');
+}
+
+/** Reads and checks a manifest; throws naming the file and field. */
+export function readManifest(dir: string): Manifest {
+  const file = path.join(dir, 'manifest.json');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing (the generation is incomplete)' : `not valid JSON: ${(err as Error).message}`}`, { cause: err });
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: not a JSON object`);
+  const m = raw as Record<string, unknown>;
+  const counts: Record<string, number> = {};
+  if (m.counts !== undefined) {
+    if (!m.counts || typeof m.counts !== 'object' || Array.isArray(m.counts)) throw new Error(`${file}: counts: must be an object of numbers`);
+    for (const [k, v] of Object.entries(m.counts as Record<string, unknown>)) {
+      if (typeof v === 'number' && Number.isFinite(v)) counts[k] = v;
+    }
+  }
+  return { ...m, counts } as Manifest;
+}
+
+/** Complete generations (a manifest.json present), oldest first. */
+export function listGenerations(outDir: string): GenerationInfo[] {
+  const base = generationsDir(outDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(base);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: GenerationInfo[] = [];
+  for (const id of names) {
+    // Dot-names are build's temp dirs and our trash: never candidates.
+    if (!GENERATION_ID.test(id)) continue;
+    const dir = path.join(base, id);
+    let manifest: Manifest;
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(dir);
+      if (!stat.isDirectory()) continue;
+      manifest = readManifest(dir);
+    } catch {
+      continue;
+    }
+    const created = manifest.createdAt ? new Date(manifest.createdAt) : stat.mtime;
+    out.push({ id, dir, manifest, createdAt: Number.isNaN(created.getTime()) ? stat.mtime : created });
+  }
+  return out.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Id of the generation `current` points at, or null when nothing is published. */
+export function currentGeneration(outDir: string): string | null {
+  let target: string;
+  try {
+    target = fs.readlinkSync(currentLink(outDir));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return null;
+    if (code === 'EINVAL') throw new Error(`${currentLink(outDir)} exists but is not a symlink; move it away so publish can manage it`);
+    throw err;
+  }
+  const resolved = path.resolve(outDir, target);
+  if (path.dirname(resolved) !== path.resolve(generationsDir(outDir))) {
+    throw new Error(`${currentLink(outDir)} points at ${target}, outside ${generationsDir(outDir)}`);
+  }
+  return path.basename(resolved);
+}
+
+/**
+ * Points `current` at generations/<id> atomically: a new symlink under a temp
+ * name, fsync'd, renamed over `current`, then the directory fsync'd.
+ */
+export function swapCurrent(outDir: string, id: string): void {
+  if (!GENERATION_ID.test(id)) throw new Error(`invalid generation id ${JSON.stringify(id)}`);
+  const tmp = path.join(outDir, `.current.tmp-${process.pid}-${Date.now()}`);
+  fs.symlinkSync(path.join('generations', id), tmp);
+  try {
+    fs.renameSync(tmp, currentLink(outDir));
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`could not rename the new symlink over ${currentLink(outDir)}: ${(err as Error).message}`, { cause: err });
+  }
+  fsyncDir(outDir);
+}
+
+/** Removes temp symlinks a killed publish left behind (they were never `current`). */
+export function cleanStaleTemps(outDir: string): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(outDir);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    if (n.startsWith('.current.tmp-')) {
+      fs.rmSync(path.join(outDir, n), { force: true });
+      removed.push(n);
+    }
+  }
+  const gens = generationsDir(outDir);
+  for (const n of fs.existsSync(gens) ? fs.readdirSync(gens) : []) {
+    if (n.startsWith('.trash-')) {
+      fs.rmSync(path.join(gens, n), { recursive: true, force: true });
+      removed.push(`generations/${n}`);
+    }
+  }
+  return removed;
+}
+
+/**
+ * Which generations to delete so that `keep` remain (newest first), never the
+ * ones in `protect` (current, the one being published). Pure.
+ */
+export function generationsToPrune(all: Array<Pick<GenerationInfo, 'id'>>, keep: number, protect: Iterable<string>): string[] {
+  const keepSet = new Set(protect);
+  const newestFirst = [...all].reverse();
+  for (const g of newestFirst) {
+    if (keepSet.size >= keep) break;
+    keepSet.add(g.id);
+  }
+  return newestFirst.filter((g) => !keepSet.has(g.id)).map((g) => g.id);
+}
+
+/** Deletes a generation: renamed to a dot-name first, so it is never seen half-deleted. */
+export function removeGeneration(outDir: string, id: string): void {
+  if (!GENERATION_ID.test(id)) throw new Error(`invalid generation id ${JSON.stringify(id)}`);
+  const dir = path.join(generationsDir(outDir), id);
+  const trash = path.join(generationsDir(outDir), `.trash-${id}-${process.pid}`);
+  fs.renameSync(dir, trash);
+  fs.rmSync(trash, { recursive: true, force: true });
+}
+
+export interface ShrinkVerdict {
+  ok: boolean;
+  reasons: string[];
+}
+
+/**
+ * The shrink guard (pure): a new generation listing fewer than minShare of the
+ * live one's hosts or repositories is suspicious (a DB glitch must not empty the
+ * mirrorlists).
+ */
+export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: number, keys: string[] = ['hosts', 'repositories']): ShrinkVerdict {
+  const reasons: string[] = [];
+  if (!live) return { ok: true, reasons };
+  for (const key of keys) {
+    const before = live.counts[key];
+    const after = next.counts[key];
+    if (before === undefined || before <= 0) continue;
+    if (after === undefined) {
+      reasons.push(`the new manifest has no "${key}" count (the live one has ${before})`);
+      continue;
+    }
+    if (after < before * minShare) {
+      reasons.push(`${key}: ${after} < ${Math.round(minShare * 100)}% of the live generation's ${before}`);
+    }
+  }
+  return { ok: reasons.length === 0, reasons };
+}
+
+export function appendHistory(outDir: string, ev: PublishEvent): void {
+  fs.appendFileSync(path.join(outDir, 'publish.log'), JSON.stringify(ev) + '\n');
+}
+
+/** The publish history; a torn last line (crash mid-append) is skipped. */
+export function readHistory(outDir: string): PublishEvent[] {
+  let text = '';
+  try {
+    text = fs.readFileSync(path.join(outDir, 'publish.log'), 'utf8');
+  } catch {
+    return [];
+  }
+  const events: PublishEvent[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const ev = JSON.parse(line) as PublishEvent;
+      if (typeof ev.id === 'string' && (ev.action === 'publish' || ev.action === 'rollback')) events.push(ev);
+    } catch {
+      /* torn line */
+    }
+  }
+  return events;
+}
+
+/** The newest generation newer than `current` that was never live: what publish takes standalone. */
+export function newestUnpublished(all: GenerationInfo[], current: string | null, history: PublishEvent[]): GenerationInfo | null {
+  const everLive = new Set(history.map((e) => e.id));
+  if (current) everLive.add(current);
+  const cur = all.find((g) => g.id === current);
+  for (const g of [...all].reverse()) {
+    if (cur && g.createdAt.getTime() <= cur.createdAt.getTime()) break;
+    if (!everLive.has(g.id)) return g;
+  }
+  return null;
+}
+
+/**
+ * The generation to roll back to: the newest kept one older than current that
+ * nobody rolled back away from before (a rejected generation stays rejected).
+ */
+export function rollbackTarget(all: GenerationInfo[], current: string | null, history: PublishEvent[]): GenerationInfo | null {
+  const rejected = new Set(history.filter((e) => e.action === 'rollback' && e.from).map((e) => e.from!));
+  const cur = all.find((g) => g.id === current);
+  const older = all.filter((g) => g.id !== current && (!cur || g.createdAt.getTime() <= cur.createdAt.getTime()));
+  return older.filter((g) => !rejected.has(g.id)).at(-1) ?? null;
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
