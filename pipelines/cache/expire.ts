@@ -114,7 +114,9 @@ export function findCachedMetadata(dir: string): Array<{ kind: 'repo' | 'treeinf
     for (const e of entries) {
       if (!e.isDirectory() || e.name.startsWith('.')) continue; // dot dirs: our temp and state
       if (e.name === 'repodata') {
-        if (fs.existsSync(path.join(d, 'repodata', 'repomd.xml'))) found.push({ kind: 'repo', dir: d });
+        // With or without a local repomd.xml: nginx stores data files as clients
+        // fetch them; repomd.xml itself only ever comes from this job.
+        found.push({ kind: 'repo', dir: d });
         continue;
       }
       stack.push(path.join(d, e.name));
@@ -125,14 +127,14 @@ export function findCachedMetadata(dir: string): Array<{ kind: 'repo' | 'treeinf
 
 async function expireRepository(config: CacheConfig, tree: string, rel: string, state: CacheState, now: Date, opts: ExpireOptions): Promise<ExpireAction[]> {
   const repoDir = path.join(config.root, rel);
-  const localRepomd = fs.readFileSync(path.join(repoDir, 'repodata', 'repomd.xml'));
+  const localRepomd = readIfExists(path.join(repoDir, 'repodata', 'repomd.xml'));
   const upstream = await fetchFromUpstreams(config, `${rel}/repodata/repomd.xml`, config.maxMetadataBytes, opts.signal);
-  if (sha256(upstream.body) === sha256(localRepomd)) return [{ tree, path: rel, action: 'unchanged', reason: 'repomd.xml matches upstream' }];
+  if (localRepomd && sha256(upstream.body) === sha256(localRepomd)) return [{ tree, path: rel, action: 'unchanged', reason: 'repomd.xml matches upstream' }];
 
   const next = parseRepomd(upstream.body.toString('utf8'));
   let previous: Repomd | null = null;
   try {
-    previous = parseRepomd(localRepomd.toString('utf8'));
+    previous = localRepomd && parseRepomd(localRepomd.toString('utf8'));
   } catch {
     previous = null; // a broken local copy is simply replaced
   }
@@ -152,7 +154,8 @@ async function expireRepository(config: CacheConfig, tree: string, rel: string, 
   const prevPackages = previous ? loadLocalPrimary(previous, repoDir) : null;
   const doomed = packagesToExpire(repoDir, nextPackages, prevPackages);
   for (const d of doomed) actions.push({ tree, path: path.join(rel, d.href), action: 'deleted', reason: d.reason });
-  actions.push({ tree, path: `${rel}/repodata/repomd.xml`, action: 'repodata-updated', reason: `upstream ${upstream.upstream} has a new repomd.xml (${next.entries.length} files, ${staged.length} fetched)` });
+  const why = localRepomd ? `upstream ${upstream.upstream} has a new repomd.xml` : `first complete repodata set from ${upstream.upstream}`;
+  actions.push({ tree, path: `${rel}/repodata/repomd.xml`, action: 'repodata-updated', reason: `${why} (${next.entries.length} files, ${staged.length} fetched)` });
   if (opts.dryRun) return actions;
 
   for (const s of staged) atomicWrite(path.join(repoDir, s.rel), s.body);
