@@ -131,9 +131,11 @@ export const ConfigSchema = z
         path: relPath.optional(),
         /** Bytes read from a probe response at most. */
         maxBytes: z.number().int().min(1).default(1024 * 1024),
+        /** The outage guard (crawl.outageShare) applies from this many probed hosts on. */
+        outageMinHosts: z.number().int().min(1).default(4),
       })
       .strict()
-      .default({ failuresToDown: 3, successesToUp: 2, timeoutMs: 10_000, concurrency: 64, maxBytes: 1024 * 1024 }),
+      .default({ failuresToDown: 3, successesToUp: 2, timeoutMs: 10_000, concurrency: 64, maxBytes: 1024 * 1024, outageMinHosts: 4 }),
     ingest: z
       .object({
         /** Where nginx's WebDAV PUT puts private mirrors' reports (<site>/<host>.json); outside the generation. */

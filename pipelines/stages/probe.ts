@@ -1,0 +1,202 @@
+// Stage `probe`: a cheap liveness check meant to run every few minutes. One GET
+// per active public host for a small file; N failures in a row take the host out
+// of the lists (host.probe_down), M successes bring it back (hysteresis, so a
+// flapping mirror is not served between crawls). The next build reads probe_down.
+import { mapLimited } from '../core/concurrency.ts';
+import type { Queryable } from '../core/db.ts';
+import { errorMessage } from '../core/errors.ts';
+import { emptyResult, type FailureKind, type Stage, type StageContext, type StageResult } from '../core/types.ts';
+import { httpRequest } from '../net/http.ts';
+import { NetError } from '../net/errors.ts';
+
+export const probeStage: Stage = {
+  name: 'probe',
+  description: 'cheap liveness check of every active public mirror; hysteresis takes dead ones out of the lists and brings them back',
+  run,
+};
+
+export interface ProbeState {
+  failStreak: number;
+  okStreak: number;
+  down: boolean;
+}
+
+export interface Hysteresis {
+  failuresToDown: number;
+  successesToUp: number;
+}
+
+export interface ProbeTarget extends ProbeState {
+  hostId: number;
+  host: string;
+  autoDisabled: boolean;
+  /** null: the host has no http(s) URL to probe. */
+  url: string | null;
+}
+
+type ProbeOutcome = { ok: true; status: number; ms: number } | { ok: false; kind: FailureKind; message: string };
+
+export async function run(ctx: StageContext): Promise<StageResult> {
+  const cfg = ctx.config.probe;
+  const onlyHost = typeof ctx.options.host === 'string' ? ctx.options.host : undefined;
+  const targets = await listTargets(ctx.db, cfg.path, onlyHost);
+  const probable = targets.filter((t) => t.url !== null);
+  const bar = ctx.progress('probe', probable.length);
+  const settled = await mapLimited(probable, { concurrency: cfg.concurrency, signal: ctx.signal }, async (t) => {
+    const outcome = await probeOne(t.url!, ctx);
+    bar.tick();
+    return outcome;
+  });
+  bar.done();
+  const outcomes: ProbeOutcome[] = settled.map((s) => (s.ok ? s.value : { ok: false, kind: 'other', message: errorMessage(s.error) }));
+
+  const result = emptyResult('probe');
+  result.counts.skipped = targets.length - probable.length;
+  const failed = outcomes.filter((o) => !o.ok).length;
+  // When most mirrors fail at once, our own network is the likely culprit: count no failure.
+  const outage = isOutage(probable.length, failed, ctx.config.crawl.outageShare, cfg.outageMinHosts);
+  const updates: Array<{ target: ProbeTarget; next: ProbeState; reenable: boolean }> = [];
+  let wentDown = 0;
+  let cameBack = 0;
+  for (const [i, t] of probable.entries()) {
+    const o = outcomes[i]!;
+    if (o.ok) result.counts.ok++;
+    else {
+      result.counts.failed++;
+      result.failures.push({ subject: t.host, kind: o.kind, message: `${o.message} (${t.url})` });
+    }
+    if (!o.ok && outage) continue;
+    const next = nextProbeState(t, o.ok, cfg);
+    if (next.down && !t.down) wentDown++;
+    if (!next.down && t.down) cameBack++;
+    // A live host that crawl auto-disabled is enabled again; admin disables are never touched.
+    updates.push({ target: t, next, reenable: o.ok && !next.down && t.autoDisabled });
+  }
+  if (!ctx.run.dryRun && !ctx.signal.aborted) await ctx.db.transaction((tx) => saveProbes(tx, updates));
+
+  const down = updates.filter((u) => u.next.down).length + (outage ? probable.filter((t, i) => !outcomes[i]!.ok && t.down).length : 0);
+  result.stats = { hosts: targets.length, requests: probable.length, down, wentDown, cameBack, reenabled: updates.filter((u) => u.reenable).length };
+  if (outage) {
+    result.degraded = true;
+    result.notes = [`outage guard: ${failed}/${probable.length} probes failed (more than ${Math.round(ctx.config.crawl.outageShare * 100)}%); our network is suspect, no failure was counted against mirrors`];
+  }
+  for (const u of updates) {
+    if (u.next.down && !u.target.down) ctx.log.warn(`${u.target.host}: out of the lists after ${u.next.failStreak} failed probes in a row`);
+    if (!u.next.down && u.target.down) ctx.log.info(`${u.target.host}: back in the lists after ${u.next.okStreak} good probes in a row`);
+    if (u.reenable) ctx.log.info(`${u.target.host}: auto-disabled host answers again, re-enabled`);
+  }
+  return result;
+}
+
+/** The hysteresis: N failures in a row → down; M successes in a row → up again. */
+export function nextProbeState(prev: ProbeState, ok: boolean, h: Hysteresis): ProbeState {
+  if (ok) {
+    const okStreak = prev.okStreak + 1;
+    return { failStreak: 0, okStreak, down: prev.down && okStreak < h.successesToUp };
+  }
+  const failStreak = prev.failStreak + 1;
+  return { failStreak, okStreak: 0, down: prev.down || failStreak >= h.failuresToDown };
+}
+
+export function isOutage(probed: number, failed: number, share: number, minHosts: number): boolean {
+  return probed >= minHosts && failed / probed > share;
+}
+
+/** The probe URL: the category URL joined with a path below it. */
+export function probeUrl(base: string, rel: string): string {
+  const u = new URL(base);
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  u.pathname += rel.split('/').map(encodeURIComponent).join('/');
+  return u.href;
+}
+
+async function probeOne(url: string, ctx: StageContext): Promise<ProbeOutcome> {
+  const cfg = ctx.config.probe;
+  try {
+    const res = await httpRequest(url, {
+      method: 'GET',
+      timeoutMs: cfg.timeoutMs,
+      maxBytes: cfg.maxBytes,
+      maxRedirects: ctx.config.crawl.maxRedirects,
+      allowOffHostRedirects: ctx.config.crawl.allowOffHostRedirects,
+      signal: ctx.signal,
+    });
+    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, ms: res.durationMs };
+    return { ok: false, kind: 'protocol', message: `HTTP ${res.status}` };
+  } catch (err) {
+    if (err instanceof NetError) return { ok: false, kind: err.kind, message: err.message };
+    ctx.log.debug(`probe ${url}: ${String((err as Error)?.stack ?? err)}`);
+    return { ok: false, kind: 'other', message: errorMessage(err) };
+  }
+}
+
+/**
+ * Active public hosts with the URL to probe: their first http(s) category URL
+ * (https preferred), joined with probe.path or, by default, the category's first
+ * repository's repodata/repomd.xml.
+ */
+export async function listTargets(db: Queryable, path: string | undefined, onlyHost?: string): Promise<ProbeTarget[]> {
+  const { rows } = await db.query<{
+    id: number;
+    name: string;
+    probe_fail_streak: number;
+    probe_ok_streak: number;
+    probe_down: boolean;
+    auto_disabled: boolean;
+    url: string | null;
+    repo_dir: string | null;
+  }>(
+    `SELECT h.id, h.name, h.probe_fail_streak, h.probe_ok_streak, h.probe_down, h.auto_disabled, u.url, r.repo_dir
+       FROM host h
+       JOIN site s ON s.id = h.site_id
+       LEFT JOIN LATERAL (
+         SELECT hcu.url, hc.category_id
+           FROM host_category hc JOIN host_category_url hcu ON hcu.host_category_id = hc.id
+          WHERE hc.host_id = h.id AND NOT hcu.private AND hcu.url ~* '^https?://'
+          ORDER BY hc.category_id, (hcu.url ~* '^https://') DESC, hcu.id
+          LIMIT 1) u ON true
+       LEFT JOIN LATERAL (
+         SELECT d.name AS repo_dir
+           FROM repository rp JOIN directory d ON d.id = rp.directory_id
+          WHERE rp.category_id = u.category_id AND NOT rp.disabled AND d.readable
+          ORDER BY rp.prefix, rp.arch
+          LIMIT 1) r ON true
+      WHERE s.admin_active AND s.user_active AND h.admin_active AND h.user_active
+        AND NOT h.private AND NOT s.private
+        AND ($1::text IS NULL OR h.name = $1)
+      ORDER BY h.name`,
+    [onlyHost ?? null],
+  );
+  return rows.map((r) => {
+    const rel = path ?? (r.repo_dir ? `${r.repo_dir}/repodata/repomd.xml` : '');
+    return {
+      hostId: r.id,
+      host: r.name,
+      failStreak: r.probe_fail_streak,
+      okStreak: r.probe_ok_streak,
+      down: r.probe_down,
+      autoDisabled: r.auto_disabled,
+      url: r.url ? probeUrl(r.url, rel) : null,
+    };
+  });
+}
+
+async function saveProbes(tx: Queryable, updates: ReadonlyArray<{ target: ProbeTarget; next: ProbeState; reenable: boolean }>): Promise<void> {
+  if (updates.length === 0) return;
+  await tx.query(
+    `UPDATE host h
+        SET probe_fail_streak = t.fail, probe_ok_streak = t.ok, probe_down = t.down, last_probed = now(),
+            auto_disabled = CASE WHEN t.reenable THEN false ELSE h.auto_disabled END,
+            crawl_failures = CASE WHEN t.reenable THEN 0 ELSE h.crawl_failures END,
+            disable_reason = CASE WHEN t.reenable THEN NULL ELSE h.disable_reason END
+       FROM unnest($1::int[], $2::int[], $3::int[], $4::boolean[], $5::boolean[]) AS t(id, fail, ok, down, reenable)
+      WHERE h.id = t.id`,
+    [
+      updates.map((u) => u.target.hostId),
+      updates.map((u) => u.next.failStreak),
+      updates.map((u) => u.next.okStreak),
+      updates.map((u) => u.next.down),
+      updates.map((u) => u.reenable),
+    ],
+  );
+}
