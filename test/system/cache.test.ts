@@ -271,3 +271,46 @@ test('cache config rejects bad upstreams and tree paths, naming the field', () =
   assert.match(site, /proxy_pass http:\/\/ms_cache_up1\/fedora\$uri;/);
   assert.match(files['systemd/mirrorsmith-cache-expire.timer']!, /OnUnitInactiveSec=30min/);
 });
+
+test('install trees: a changed .treeinfo expires images/', async (t) => {
+  const w = await setUp(t);
+  if (!w) return;
+  for (const u of w.up) {
+    fs.mkdirSync(path.join(u, 'repo', 'images'), { recursive: true });
+    fs.writeFileSync(path.join(u, 'repo', '.treeinfo'), '[general]\nversion = 41\n');
+    fs.writeFileSync(path.join(u, 'repo', 'images', 'boot.iso'), 'boot image v1');
+  }
+  assert.equal((await get(`${w.cacheUrl}/repo/.treeinfo`)).status, 200);
+  assert.equal((await get(`${w.cacheUrl}/repo/images/boot.iso`)).body.toString(), 'boot image v1');
+  assert.equal((await expireCache(w.config, { all: true })).actions.find((a) => a.path === 'repo/.treeinfo')?.action, 'unchanged');
+  for (const u of w.up) {
+    fs.writeFileSync(path.join(u, 'repo', '.treeinfo'), '[general]\nversion = 41.1\n');
+    fs.writeFileSync(path.join(u, 'repo', 'images', 'boot.iso'), 'boot image v2');
+  }
+  const r = await expireCache(w.config, { all: true });
+  assert.equal(r.actions.find((a) => a.path === 'repo/images/boot.iso')?.action, 'deleted');
+  assert.equal(r.actions.find((a) => a.path === 'repo/.treeinfo')?.action, 'treeinfo-updated');
+  assert.equal((await get(`${w.cacheUrl}/repo/images/boot.iso`)).body.toString(), 'boot image v2');
+});
+
+test('primary metadata compressed with xz (createrepo_c) and zstd (as Fedora publishes it) is read', async (t) => {
+  if (!requireTool(t, 'createrepo_c', 'createrepo-c') || !requireTool(t, 'rpmbuild', 'rpm') || !requireTool(t, 'zstd', 'zstd')) return;
+  const { decompressByName, parsePrimary } = await import('../../pipelines/cache/repodata.ts');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-cache-xz-'));
+  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  const rpm = buildRpm(work, 'hello', 'v1');
+  const repo = path.join(work, 'repo');
+  fs.mkdirSync(path.join(repo, 'Packages'), { recursive: true });
+  fs.copyFileSync(rpm, path.join(repo, 'Packages', 'hello-1.0-1.noarch.rpm'));
+  // Debian's createrepo_c has xz but not zstd; Fedora's primary.xml.zst is plain zstd.
+  execFileSync('createrepo_c', ['--quiet', '--general-compress-type=xz', repo], { stdio: 'pipe' });
+  const primary = parseRepomd(fs.readFileSync(path.join(repo, 'repodata', 'repomd.xml'), 'utf8')).entries.find((e) => e.type === 'primary')!;
+  assert.match(primary.href, /\.xz$/);
+  const xml = decompressByName(primary.href, fs.readFileSync(path.join(repo, primary.href)));
+  const zst = path.join(work, 'primary.xml.zst');
+  execFileSync('zstd', ['-q', '-19', '-o', zst], { input: xml });
+  for (const [name, body] of [[primary.href, fs.readFileSync(path.join(repo, primary.href))], ['primary.xml.zst', fs.readFileSync(zst)]] as const) {
+    const pkgs = parsePrimary(decompressByName(name, body).toString('utf8'));
+    assert.deepEqual(pkgs.map((p) => [p.href, p.checksum]), [['Packages/hello-1.0-1.noarch.rpm', sha256(rpm)]], name);
+  }
+});
