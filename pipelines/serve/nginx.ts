@@ -209,13 +209,16 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
     const killOnExit = () => killGroup(child, 'SIGKILL');
     process.once('exit', killOnExit);
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const up = await waitForPort(host, port, child, opts.startTimeoutMs ?? 10_000);
+    const up = await waitForPort(host, port, child, path.join(prefixDir, 'nginx.pid'), opts.startTimeoutMs ?? 10_000);
     if (!up) {
       killGroup(child, 'SIGKILL');
       await Promise.race([exited, sleep(2000)]);
       process.removeListener('exit', killOnExit);
       const log = readTail(path.join(prefixDir, 'logs', 'error.log'));
-      const why = (stderr + '\n' + log).trim().split('\n').filter((l) => /\[(emerg|alert|crit|error)\]/.test(l)).slice(-3).join('\n') || stderr.trim() || 'did not answer in time';
+      const lines = (stderr + '\n' + log).split('\n').filter((l) => /\[(emerg|alert|crit|error)\]/.test(l));
+      // The same complaint goes to stderr and the error log, with different prefixes.
+      const uniq = [...new Map(lines.map((l) => [l.replace(/^.*?\[(emerg|alert|crit|error)\]( \d+#\d+:)?/, ''), l])).values()];
+      const why = uniq.slice(-3).join('\n') || stderr.trim() || 'did not answer in time';
       lastError = new Error(`nginx failed to start on ${listen}: ${why}`);
       if (!opts.port && /Address already in use/.test(why)) continue;
       break;
@@ -336,10 +339,16 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-async function waitForPort(host: string, port: number, child: ChildProcess, timeoutMs: number): Promise<boolean> {
+async function waitForPort(host: string, port: number, child: ChildProcess, pidFile: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) return false;
+    // nginx writes its pid file only after binding every listen socket: before
+    // that, whatever answers on the port is somebody else.
+    if (readTail(pidFile).trim() !== String(child.pid)) {
+      await sleep(25);
+      continue;
+    }
     const ok = await new Promise<boolean>((resolve) => {
       const sock = net.connect({ host, port });
       const done = (v: boolean) => {
