@@ -105,6 +105,10 @@ export const ConfigSchema = z
         allowOffHostRedirects: z.boolean().default(false),
         failuresBeforeDisable: z.number().int().min(1).default(4),
         outageShare: z.number().min(0).max(1).default(0.7),
+        /** The outage guard applies from this many crawled hosts on (one dead host of two is no outage). */
+        outageMinHosts: z.number().int().min(1).default(5),
+        /** Days of propagation samples kept for the status page's plot. */
+        propagationDays: z.number().int().min(1).default(14),
       })
       .strict()
       .default({
@@ -117,6 +121,8 @@ export const ConfigSchema = z
         allowOffHostRedirects: false,
         failuresBeforeDisable: 4,
         outageShare: 0.7,
+        outageMinHosts: 5,
+        propagationDays: 14,
       }),
     fileDetailRetentionDays: z.number().min(0).default(3),
     probe: z
