@@ -2,5 +2,6 @@
 // emitter here (lists and nginx maps, public pages, rsync ACL, report upload…).
 import type { Emitter } from '../core/generation.ts';
 import { PUBLIC_EMITTERS } from '../public/index.ts';
+import { reportsEmitter } from '../report/emitter.ts';
 
-export const EMITTERS: Emitter[] = [...PUBLIC_EMITTERS];
+export const EMITTERS: Emitter[] = [...PUBLIC_EMITTERS, reportsEmitter];
