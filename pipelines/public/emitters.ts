@@ -8,7 +8,10 @@ import { loadPublicData } from './data.ts';
 import { buildFacts, type Facts } from './model.ts';
 import { mirrorsJson, mirrorsJsonSchemaDocument } from './mirrors-json.ts';
 import { publicListPages } from './publiclist.ts';
+import { propagationSvg } from './propagation.ts';
 import { render } from './render.ts';
+import { hostPagePath, hostStatusView, keyReposOf, plotPath, plottedRepos, seriesFor, statusHosts, statusIndexView, statusJson, type StatusOptions } from './status.ts';
+import { repoKey } from './publiclist.ts';
 
 /** No scripts, no remote anything: the pages are plain HTML and inline SVG styles. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'";
@@ -61,6 +64,22 @@ export const mirrorsJsonEmitter: Emitter = {
     gen.write('mirrors.json', JSON.stringify(doc, null, 1) + '\n');
     gen.write('mirrors.schema.json', JSON.stringify(mirrorsJsonSchemaDocument(), null, 2) + '\n');
     return { counts: { mirrorsJsonHosts: doc.hosts.length } };
+  },
+};
+
+export const statusEmitter: Emitter = {
+  name: 'status',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const p = publicOptions(ctx);
+    const opts: StatusOptions = { propagationDays: p.propagationDays, statusPrivateHosts: p.statusPrivateHosts, keyRepos: keyReposOf(ctx.config.categories) };
+    gen.write('status/index.html', render('status-index', statusIndexView(f, opts)));
+    const hosts = statusHosts(f, opts);
+    for (const h of hosts) gen.write(hostPagePath(h.name), render('status-host', hostStatusView(f, h, opts)));
+    const plots = plottedRepos(f, opts.keyRepos);
+    for (const r of plots) gen.write(plotPath(r), propagationSvg(`Propagation of ${repoKey(r)}`, seriesFor(f, r, opts.propagationDays)));
+    gen.write('status/status.json', JSON.stringify(statusJson(f, opts), null, 1) + '\n');
+    return { counts: { statusHostPages: hosts.length, propagationPlots: plots.length } };
   },
 };
 
