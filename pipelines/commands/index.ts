@@ -5,5 +5,6 @@ import { registerDbCommands } from './db.ts';
 import { registerPublishCommands } from './publish.ts';
 import { registerServeCommands } from './serve.ts';
 import { registerCacheCommands } from './cache.ts';
+import { registerReportCommands } from './report.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands, registerPublishCommands, registerServeCommands];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands, registerPublishCommands, registerServeCommands, registerReportCommands];

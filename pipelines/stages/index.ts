@@ -1,8 +1,10 @@
 // The pipeline's stages in the order `mirrorsmith run` executes them.
 import type { Stage } from '../core/types.ts';
 import { publishStage } from './publish.ts';
+import { probeStage } from './probe.ts';
+import { ingestStage } from './ingest.ts';
 
-export const STAGES: Stage[] = [publishStage];
+export const STAGES: Stage[] = [probeStage, ingestStage, publishStage];
 
 export function stageNames(): string[] {
   return STAGES.map((s) => s.name);
