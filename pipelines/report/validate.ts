@@ -95,9 +95,11 @@ export function planReport(report: Report, host: HostFacts | null, master: Reado
       }
     }
     for (const [dir, directoryId] of [...m.directories].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-      const v = verdictFor(dir, present.has(dir), cat.repomd[dir], m.repomd.get(dir));
+      // The category top itself ('') is present whenever the category is reported.
+      const here = dir === '' || present.has(dir);
+      const v = verdictFor(here, cat.repomd[dir], m.repomd.get(dir));
       if (v.up2date) counts.upToDate++;
-      else if (present.has(dir)) counts.behind++;
+      else if (here) counts.behind++;
       else counts.absent++;
       verdicts.push({ hostCategoryId, directoryId, ...v });
     }
@@ -105,7 +107,7 @@ export function planReport(report: Report, host: HostFacts | null, master: Reado
   return { ok: true, verdicts, counts, categories: report.categories.map((c) => c.name) };
 }
 
-function verdictFor(dir: string, present: boolean, sha: string | undefined, history: readonly string[] | undefined): { up2date: boolean; reason: string } {
+function verdictFor(present: boolean, sha: string | undefined, history: readonly string[] | undefined): { up2date: boolean; reason: string } {
   if (!present) return { up2date: false, reason: 'report: directory absent' };
   if (!history || history.length === 0) return { up2date: true, reason: 'report: directory present' };
   if (!sha) return { up2date: false, reason: 'report: repository without a repomd.xml hash' };
