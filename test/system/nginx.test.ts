@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { checkSite, nginxTest, startNginx } from '../../pipelines/serve/nginx.ts';
+import { checkSite, nginxTest, renderSite, startNginx } from '../../pipelines/serve/nginx.ts';
 import { get, markedGeneration, tempDir, withNginx } from '../helpers/nginx.ts';
 import { requireTool } from '../helpers/system.ts';
 
@@ -120,4 +120,35 @@ test('nginxTest and checkSite report nginx\'s verdict', async (t) => {
   const res = await checkSite(bad, { prefixDir: path.join(out, 'p2') });
   assert.equal(res.ok, false);
   assert.match(res.output, /\[emerg\] invalid network "10\.0\.0\.0\/33"/);
+});
+
+// nginx/mirrorsmith.conf.example is the template rendered for a distribution nginx;
+// regenerate with UPDATE_NGINX_EXAMPLE=1 after changing the template.
+const EXAMPLE_SITE = {
+  root: '/srv/mirrorsmith/out/current',
+  listen: '80',
+  serverName: 'mirrors.example.org',
+  accessLog: '/var/log/nginx/mirrorsmith.access.log',
+  maxAge: 60,
+};
+
+test('nginx/mirrorsmith.conf.example matches the template and passes nginx -t inside a stock http block', async (t) => {
+  const file = path.resolve(import.meta.dirname, '../../nginx/mirrorsmith.conf.example');
+  const header = '# Rendered from nginx/mirrorsmith.conf.hbs for output.dir /srv/mirrorsmith/out;\n# copy to /etc/nginx/conf.d/mirrorsmith.conf and adjust server_name/listen.\n\n';
+  const rendered = header + renderSite(EXAMPLE_SITE);
+  if (process.env.UPDATE_NGINX_EXAMPLE === '1') fs.writeFileSync(file, rendered);
+  assert.equal(fs.readFileSync(file, 'utf8'), rendered, 'stale example: rerun with UPDATE_NGINX_EXAMPLE=1');
+  if (!requireTool(t, 'nginx', 'nginx-light')) return;
+  // The same site, pointed at a real generation, inside a minimal main config the
+  // way /etc/nginx/nginx.conf includes conf.d/*.conf.
+  const out = tempDir(t);
+  const gen = markedGeneration(out, 'g1', '2026-11-01T00:00:00Z');
+  const prefix = path.join(out, 'p');
+  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const site = path.join(prefix, 'site.conf');
+  fs.writeFileSync(site, renderSite({ ...EXAMPLE_SITE, root: gen, accessLog: path.join(prefix, 'logs', 'access.log') }));
+  const main = path.join(prefix, 'nginx.conf');
+  fs.writeFileSync(main, `pid ${prefix}/nginx.pid;\nevents {}\nhttp {\n  include /etc/nginx/mime.types;\n  include ${site};\n}\n`);
+  const res = await nginxTest(main, { prefixDir: prefix });
+  assert.equal(res.ok, true, res.output);
 });
