@@ -2,9 +2,14 @@
 import type { CliEnv } from '../cli.ts';
 import { registerRunCommands } from './run.ts';
 import { registerDbCommands } from './db.ts';
+import { registerRepoCommands } from './repo.ts';
+import { registerRegistryCommands } from './registry.ts';
+import { registerAdminCommands } from './admin.ts';
 import { registerPublishCommands } from './publish.ts';
 import { registerServeCommands } from './serve.ts';
 import { registerCacheCommands } from './cache.ts';
+import { registerBenchCommands } from './bench.ts';
+import { registerCrawlCommands } from '../crawl/command.ts';
 import { registerReportCommands } from './report.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerCacheCommands, registerPublishCommands, registerServeCommands, registerReportCommands];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerRepoCommands, registerRegistryCommands, registerAdminCommands, registerCacheCommands, registerPublishCommands, registerServeCommands, registerBenchCommands, registerCrawlCommands, registerReportCommands];

@@ -60,13 +60,13 @@ export function siteFileName(site: string): string {
  * Writes one file per site (temp + rename). Returns the written paths and any other
  * `*.yaml` files already in the directory, which a later apply would also read.
  */
-export function writeSiteFiles(dir: string, sites: readonly SiteFile[], header?: string): { written: string[]; others: string[] } {
+export function writeSiteFiles(dir: string, sites: readonly SiteFile[], header?: string | ((site: SiteFile) => string)): { written: string[]; others: string[] } {
   fs.mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const site of sites) {
     const file = path.join(dir, siteFileName(site.site));
     const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, siteToYaml(site, header));
+    fs.writeFileSync(tmp, siteToYaml(site, typeof header === 'function' ? header(site) : header));
     fs.renameSync(tmp, file);
     written.push(file);
   }

@@ -1,10 +1,13 @@
 // The pipeline's stages in the order `mirrorsmith run` executes them.
 import type { Stage } from '../core/types.ts';
 import { publishStage } from './publish.ts';
+import { registryStage } from './registry.ts';
+import { scanMasterStage } from './scan-master.ts';
+import { crawlStage } from './crawl.ts';
 import { probeStage } from './probe.ts';
 import { ingestStage } from './ingest.ts';
 
-export const STAGES: Stage[] = [probeStage, ingestStage, publishStage];
+export const STAGES: Stage[] = [registryStage, scanMasterStage, crawlStage, probeStage, ingestStage, publishStage];
 
 export function stageNames(): string[] {
   return STAGES.map((s) => s.name);
