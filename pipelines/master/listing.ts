@@ -1,0 +1,135 @@
+// Parsers for the two listing formats a master tree can be read from: the output
+// of `rsync --list-only -r -8` and a quick-fedora-mirror `fullfiletimelist-*`
+// file. Both produce the same entries: a name relative to the category top
+// ('' is the top itself), a type, a size and a time.
+import { canonicalName, nameToBytes, unescapeRsync } from './names.ts';
+
+export type EntryType = 'd' | 'f' | 'l';
+
+export interface ListEntry {
+  name: string;
+  type: EntryType;
+  size: number;
+  /** Seconds since the epoch: mtime in an rsync listing, the listed ctime in a fullfiletimelist. */
+  time: number;
+  /** Permission bits, when the listing has them (rsync does, fullfiletimelist does not). */
+  mode?: number;
+}
+
+const RSYNC_LINE = /^([dlcbps-])([rwxsStT-]{9})\s+([\d,.]+)\s+(\d{4})\/(\d\d)\/(\d\d) (\d\d):(\d\d):(\d\d) /;
+
+/**
+ * One line of `rsync --list-only` (run with TZ=UTC and -8, so names are raw bytes
+ * apart from `\#ooo` escapes of control characters). Returns null for lines that
+ * are not entries (MOTD, blank) and for devices/fifos, which a mirror never serves.
+ */
+export function parseRsyncLine(line: Buffer): ListEntry | null {
+  const head = line.toString('latin1', 0, Math.min(line.length, 80));
+  const m = RSYNC_LINE.exec(head);
+  if (!m) return null;
+  const kind = m[1]!;
+  if (kind !== 'd' && kind !== '-' && kind !== 'l') return null;
+  const raw = canonicalName(unescapeRsync(line.subarray(m[0].length)));
+  const name = raw === '.' ? '' : raw.replace(/\/$/, '');
+  const time = Date.UTC(+m[4]!, +m[5]! - 1, +m[6]!, +m[7]!, +m[8]!, +m[9]!) / 1000;
+  return { name, type: kind === 'd' ? 'd' : kind === 'l' ? 'l' : 'f', size: Number(m[3]!.replace(/[,.]/g, '')), time, mode: modeFromPerms(m[2]!) };
+}
+
+/** `rwxr-x---` → 0o750 (setuid/sticky letters count as the x they stand on). */
+export function modeFromPerms(perms: string): number {
+  let mode = 0;
+  for (let i = 0; i < 9; i++) {
+    const c = perms[i]!;
+    if (c !== '-' && c !== 'S' && c !== 'T') mode |= 1 << (8 - i);
+  }
+  return mode;
+}
+
+export interface FileTimeList {
+  entries: ListEntry[];
+  /** Problems with their line numbers; any problem makes the list unusable. */
+  issues: string[];
+}
+
+/**
+ * A quick-fedora-mirror file list: `[Version]`, then `[Files]` with lines
+ * `ctime<TAB>type<TAB>size<TAB>path`, optional checksum sections, and `[End]`
+ * (its absence means the file was cut short).
+ */
+export function parseFullFileTimeList(data: Buffer, maxIssues = 20): FileTimeList {
+  const entries: ListEntry[] = [];
+  const issues: string[] = [];
+  let section = '';
+  let sawFiles = false;
+  let sawEnd = false;
+  let lineNo = 0;
+  let start = 0;
+  const issue = (msg: string) => {
+    if (issues.length < maxIssues) issues.push(`line ${lineNo}: ${msg}`);
+    else if (issues.length === maxIssues) issues.push('… more problems not shown');
+  };
+  while (start < data.length) {
+    let end = data.indexOf(0x0a, start);
+    if (end < 0) end = data.length;
+    const line = data.subarray(start, end > start && data[end - 1] === 0x0d ? end - 1 : end);
+    start = end + 1;
+    lineNo++;
+    if (line.length === 0) continue;
+    if (line[0] === 0x5b /* [ */) {
+      section = line.toString('latin1').trim();
+      if (section === '[Files]') sawFiles = true;
+      if (section === '[End]') sawEnd = true;
+      continue;
+    }
+    if (section !== '[Files]') continue;
+    const t1 = line.indexOf(9);
+    const t2 = t1 < 0 ? -1 : line.indexOf(9, t1 + 1);
+    const t3 = t2 < 0 ? -1 : line.indexOf(9, t2 + 1);
+    if (t3 < 0) {
+      issue(`expected "ctime<TAB>type<TAB>size<TAB>path", got ${JSON.stringify(line.toString('utf8').slice(0, 60))}`);
+      continue;
+    }
+    const ts = line.toString('latin1', 0, t1);
+    const type = line.toString('latin1', t1 + 1, t2);
+    const size = line.toString('latin1', t2 + 1, t3);
+    if (!/^\d{1,12}$/.test(ts)) {
+      issue(`bad ctime ${JSON.stringify(ts)}`);
+      continue;
+    }
+    if (type !== 'd' && type !== 'f' && type !== 'l') {
+      issue(`bad type ${JSON.stringify(type)} (expected d, f or l)`);
+      continue;
+    }
+    if (!/^\d{1,15}$/.test(size)) {
+      issue(`bad size ${JSON.stringify(size)}`);
+      continue;
+    }
+    const rawPath = line.subarray(t3 + 1);
+    const name = canonicalName(rawPath).replace(/^\.\/?/, '').replace(/\/$/, '');
+    if (name.startsWith('/') || name.split('/').includes('..')) {
+      issue(`path ${JSON.stringify(name)} escapes the category top`);
+      continue;
+    }
+    entries.push({ name, type, size: Number(size), time: Number(ts) });
+  }
+  if (!sawFiles) issues.unshift('no [Files] section');
+  else if (!sawEnd) issues.push(`line ${lineNo}: no [End] marker (file truncated?)`);
+  return { entries, issues };
+}
+
+/**
+ * Writes a fullfiletimelist (the demo tree and the benchmark generate one). Names
+ * go out as their raw bytes; a name holding a newline cannot be written in this
+ * line format and is left out, as quick-fedora-mirror's create-filelist must.
+ */
+export function formatFullFileTimeList(entries: readonly ListEntry[]): Buffer {
+  const parts: Buffer[] = [Buffer.from('[Version]\n2\n\n[Files]\n')];
+  for (const e of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (e.name === '') continue;
+    const raw = nameToBytes(e.name);
+    if (raw.includes(0x0a) || raw.includes(0x0d)) continue;
+    parts.push(Buffer.from(`${e.time}\t${e.type}\t${e.size}\t`), raw, Buffer.from('\n'));
+  }
+  parts.push(Buffer.from('\n[End]\n'));
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,240 @@
+// Scanning one category of the master tree: list it (fullfiletimelist first when
+// configured and sound, else a walk or an rsync listing), build the directory
+// rows, map repositories by the configured rules, hash what changed, and apply
+// it all in one transaction. Returns figures; per-directory problems are data.
+import { performance } from 'node:perf_hooks';
+import { resolvePath, type CategoryConfig } from '../core/config.ts';
+import type { Db } from '../core/db.ts';
+import type { Logger } from '../core/log.ts';
+import type { Failure } from '../core/types.ts';
+import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
+import { parseFullFileTimeList } from './listing.ts';
+import { joinName } from './names.ts';
+import { compileRules, mapRepository } from './rules.ts';
+import { readLocalFiles, rsyncFetch, rsyncList, statDirModes, walkLocal } from './sources.ts';
+import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, type ApplyCounts, type DesiredRepo } from './store.ts';
+import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, type DirScan, type FileEntry } from './tree.ts';
+
+export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
+
+export interface ScanCategoryOptions {
+  db: Db;
+  category: CategoryConfig;
+  /** Directory a local source's relative `path` is resolved against (the config file's). */
+  baseDir: string;
+  retentionDays: number;
+  log?: Logger;
+  signal?: AbortSignal;
+  /** Directories listed / files read at once (default 16). */
+  concurrency?: number;
+  /** Per rsync invocation (default 10 minutes). */
+  timeoutMs?: number;
+  /** `listing` ignores a fullfiletimelist; `auto` (default) uses it when present and sound. */
+  prefer?: 'auto' | 'listing';
+  /** Compute everything, write nothing. */
+  dryRun?: boolean;
+}
+
+export interface ScanFigures {
+  category: string;
+  source: SourceKind;
+  directories: number;
+  /** Directories actually listed (a no-change local rescan lists none). */
+  listedDirs: number;
+  files: number;
+  repositories: number;
+  /** Directories with repodata/repomd.xml that no rule maps (reported, not guessed). */
+  unmatched: string[];
+  filesRead: number;
+  counts: ApplyCounts | null;
+  failures: Failure[];
+  notes: string[];
+  ms: { list: number; hash: number; store: number; total: number };
+}
+
+interface Source {
+  kind: 'local' | 'rsync';
+  /** Local: absolute path of the category top. rsync: URL of the category top ending in `/`. */
+  where: string;
+  read(names: string[]): Promise<Map<string, Buffer | Error>>;
+}
+
+export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigures> {
+  const t0 = performance.now();
+  const { db, category } = opts;
+  const concurrency = opts.concurrency ?? 16;
+  const rsyncOpts = { timeoutMs: opts.timeoutMs ?? 600_000, signal: opts.signal };
+  const scanStarted = new Date();
+  const failures: Failure[] = [];
+  const notes: string[] = [];
+  const subject = (dir: string) => `${category.name}:${dir === '' ? '.' : dir}`;
+
+  const state = await ensureCategory(db, category.name, category.topdir);
+  const previous = await loadDirectories(db, state.id);
+  const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
+  const isExcluded = makeExcluder(category.excludes);
+  const topFileExcludes = new Set(category.fullfiletimelist ? [category.fullfiletimelist] : []);
+
+  // 1. List the tree.
+  let scans: Map<string, DirScan> | null = null;
+  let kind: SourceKind = source.kind === 'local' ? 'walk' : 'rsync';
+  let listedDirs = 0;
+  if (category.fullfiletimelist && opts.prefer !== 'listing') {
+    const got = (await source.read([category.fullfiletimelist])).get(category.fullfiletimelist)!;
+    if (got instanceof Error) {
+      opts.log?.debug(`no usable ${category.fullfiletimelist}: ${got.message}`);
+    } else {
+      const list = parseFullFileTimeList(got);
+      if (list.issues.length) {
+        const msg = `${category.fullfiletimelist} unusable, walking instead: ${list.issues.join('; ')}`;
+        failures.push({ subject: subject(''), kind: 'parse', message: msg });
+        opts.log?.warn(msg);
+      } else {
+        scans = scansFromEntries(list.entries, isExcluded, topFileExcludes);
+        kind = 'fullfiletimelist';
+        // The list has no permissions; the bitflip needs them.
+        if (source.kind === 'local') await statDirModes(source.where, scans, concurrency, opts.signal);
+        else for (const e of (await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true })).entries) if (scans.has(e.name) && e.mode !== undefined) scans.get(e.name)!.mode = e.mode;
+        listedDirs = 0;
+      }
+    }
+  }
+  if (!scans) {
+    if (source.kind === 'local') {
+      const walked = await walkLocal(source.where, {
+        isExcluded,
+        topFileExcludes,
+        previous,
+        trustBefore: state.lastScanStarted ?? 0,
+        concurrency,
+        signal: opts.signal,
+      });
+      scans = walked.scans;
+      listedDirs = walked.listed;
+      for (const p of walked.problems) failures.push({ subject: subject(p.dir), kind: 'other', message: p.message });
+    } else {
+      const listing = await rsyncList(source.where, rsyncOpts);
+      scans = scansFromEntries(listing.entries, isExcluded, topFileExcludes);
+      listedDirs = scans.size;
+      for (const dir of listing.unlisted) {
+        const s = scans.get(dir);
+        if (s) s.unlisted = true;
+        failures.push({ subject: subject(dir), kind: 'other', message: 'cannot list directory: the rsync server could not open it' });
+      }
+    }
+  }
+  const tList = performance.now();
+
+  // 2. Rows, repositories.
+  const rows = buildDirRows(scans, previous);
+  const rowByName = new Map(rows.map((r) => [r.name, r]));
+  const rules = compileRules(category.repoRules);
+  const taken = await reposOfOtherCategories(db, state.id);
+  const repos = new Map<string, DesiredRepo>();
+  const unmatched: string[] = [];
+  for (const dir of findRepoDirs(rows)) {
+    const m = mapRepository(dir, rules);
+    if (!m) {
+      unmatched.push(dir);
+      continue;
+    }
+    const key = `${m.prefix}/${m.arch}`;
+    const clash = repos.get(key)?.dir ?? taken.get(key);
+    if (clash !== undefined) {
+      failures.push({ subject: subject(dir), kind: 'other', message: `repository ${key} is already mapped from ${clash}; fix the repo rules` });
+      continue;
+    }
+    repos.set(key, { prefix: m.prefix, arch: m.arch, dir, disabled: m.disabled, error: null });
+  }
+  if (unmatched.length) {
+    const msg = `${unmatched.length} director${unmatched.length === 1 ? 'y has' : 'ies have'} repodata/repomd.xml but match no repo rule: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}`;
+    notes.push(`${category.name}: ${msg}`);
+    opts.log?.warn(msg);
+  }
+
+  // 3. Hash what changed (or was never hashed, or failed last time).
+  const current = await loadCurrentDetails(db, state.id);
+  const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
+  const erroring = await reposWithErrors(db, state.id);
+  const changed = (dir: string) => rowChanged(rowByName.get(dir)!, previous.get(dir));
+  const wanted: Array<{ path: string; dir: string; repo?: DesiredRepo; checksum?: FileEntry }> = [];
+  for (const repo of repos.values()) {
+    const rd = joinName(repo.dir, 'repodata');
+    if (changed(rd) || !current.has(detailKey(rd, 'repomd.xml')) || erroring.has(repo.dir)) wanted.push({ path: joinName(rd, 'repomd.xml'), dir: rd, repo });
+  }
+  for (const { dir, file } of findChecksumFiles(rows)) {
+    if (changed(dir) || !dirsWithDetails.has(dir)) wanted.push({ path: joinName(dir, file.name), dir, checksum: file });
+  }
+  const contents = await source.read(wanted.map((w) => w.path));
+  const details: Array<{ dir: string; detail: FileDetail }> = [];
+  for (const w of wanted) {
+    const got = contents.get(w.path)!;
+    if (w.repo) {
+      try {
+        if (got instanceof Error) throw got;
+        details.push({ dir: w.dir, detail: repomdDetail(got) });
+      } catch (err) {
+        w.repo.error = (err as Error).message;
+        failures.push({ subject: subject(w.path), kind: 'parse', message: w.repo.error });
+      }
+    } else if (got instanceof Error) {
+      failures.push({ subject: subject(w.path), kind: 'other', message: got.message });
+    } else {
+      const parsed = parseChecksumFile(got.toString('utf8'));
+      if (parsed.skipped.length) notes.push(`${subject(w.path)}: ${parsed.skipped.length} unrecognised line(s), first ${parsed.skipped[0]}`);
+      const listed = new Map((scans.get(w.dir)?.files ?? rowByName.get(w.dir)!.files).map((f) => [f.name, f]));
+      for (const d of parsed.details) {
+        const f = listed.get(d.filename);
+        details.push({ dir: w.dir, detail: { ...d, size: d.size ?? f?.size ?? null, timestamp: f?.mtime ?? null } });
+      }
+    }
+  }
+  const tHash = performance.now();
+
+  // 4. One transaction.
+  const counts = opts.dryRun
+    ? null
+    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind });
+  const tEnd = performance.now();
+  return {
+    category: category.name,
+    source: kind,
+    directories: rows.length,
+    listedDirs,
+    files: rows.reduce((n, r) => n + (scans.get(r.name)?.files?.length ?? r.files.length), 0),
+    repositories: repos.size,
+    unmatched,
+    filesRead: wanted.length,
+    counts,
+    failures,
+    notes,
+    ms: { list: Math.round(tList - t0), hash: Math.round(tHash - tList), store: Math.round(tEnd - tHash), total: Math.round(tEnd - t0) },
+  };
+}
+
+function openSource(category: CategoryConfig, baseDir: string, concurrency: number, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Source {
+  if (category.source.type === 'local') {
+    const top = resolvePath({ baseDir }, `${category.source.path}/${category.topdir}`).replace(/\/+$/, '');
+    return { kind: 'local', where: top, read: (names) => readLocalFiles(top, names, concurrency, rsyncOpts.signal) };
+  }
+  const url = `${category.source.url.replace(/\/+$/, '')}/${category.topdir}/`;
+  return { kind: 'rsync', where: url, read: (names) => rsyncFetch(url, names, rsyncOpts) };
+}
+
+async function reposOfOtherCategories(db: Db, categoryId: number): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ prefix: string; arch: string; category: string; dir: string }>(
+    `SELECT r.prefix, r.arch, c.name AS category, d.name AS dir FROM repository r
+       JOIN category c ON c.id = r.category_id JOIN directory d ON d.id = r.directory_id
+      WHERE r.category_id <> $1`,
+    [categoryId],
+  );
+  return new Map(rows.map((r) => [`${r.prefix}/${r.arch}`, `${r.category}:${r.dir}`]));
+}
+
+async function reposWithErrors(db: Db, categoryId: number): Promise<Set<string>> {
+  const { rows } = await db.query<{ dir: string }>(
+    'SELECT d.name AS dir FROM repository r JOIN directory d ON d.id = r.directory_id WHERE r.category_id = $1 AND r.error IS NOT NULL',
+    [categoryId],
+  );
+  return new Set(rows.map((r) => r.dir));
+}

@@ -1,0 +1,276 @@
+// The I/O edges of the scan: walking a local tree, listing and fetching over
+// rsync. Each returns data (entries, scans, problems); only an unusable source as
+// a whole (top missing, rsync daemon down) throws.
+import { spawn } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { mapLimited } from '../core/concurrency.ts';
+import { parseRsyncLine, type ListEntry } from './listing.ts';
+import { canonicalName, joinName, nameToBytes, parentName } from './names.ts';
+import type { DirScan, FileEntry, StoredDir } from './tree.ts';
+
+export interface WalkOptions {
+  isExcluded(name: string): boolean;
+  /** Files at the category top that are not content (the fullfiletimelist itself). */
+  topFileExcludes: ReadonlySet<string>;
+  /** The previous scan's directories; an unchanged ctime means "reuse, do not list". */
+  previous: ReadonlyMap<string, StoredDir>;
+  /** Directories whose ctime is at or after this second are listed even when unchanged (racy ctime). */
+  trustBefore: number;
+  concurrency: number;
+  signal?: AbortSignal;
+}
+
+export interface WalkResult {
+  scans: Map<string, DirScan>;
+  /** Directories read with readdir (the rest were unchanged and reused). */
+  listed: number;
+  files: number;
+  problems: Array<{ dir: string; message: string }>;
+}
+
+/** Absolute path (as bytes: names need not be UTF-8) of a category-relative name. */
+export function absPath(top: string, name: string): Buffer {
+  return name === '' ? Buffer.from(top) : Buffer.concat([Buffer.from(top + '/'), nameToBytes(name)]);
+}
+
+/**
+ * Walks a local category tree breadth-first, one level at a time with bounded
+ * concurrency. lstat only: symlinks are never followed (no loops). A directory
+ * whose ctime equals the stored one (and predates the last scan) is not listed:
+ * its files and subdirectories are taken from the previous scan, so a no-change
+ * rescan costs one lstat per directory.
+ */
+export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkResult> {
+  const st = await fsp.lstat(top).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`category top ${top} cannot be read: ${err.code ?? err.message}`, { cause: err });
+  });
+  if (!st.isDirectory()) throw new Error(`category top ${top} is not a directory`);
+  const children = childIndex(opts.previous);
+  const scans = new Map<string, DirScan>();
+  const problems: WalkResult['problems'] = [];
+  let listed = 0;
+  let files = 0;
+  let level = [''];
+  while (level.length) {
+    if (opts.signal?.aborted) throw new Error('scan cancelled');
+    const settled = await mapLimited(level, { concurrency: opts.concurrency, signal: opts.signal }, (name) => visit(name));
+    const next: string[] = [];
+    for (const [i, s] of settled.entries()) {
+      if (!s.ok) {
+        if (opts.signal?.aborted) throw new Error('scan cancelled');
+        problems.push({ dir: level[i]!, message: s.error.message });
+        continue;
+      }
+      if (!s.value) continue;
+      scans.set(s.value.scan.name, s.value.scan);
+      if (s.value.problem) problems.push({ dir: s.value.scan.name, message: s.value.problem });
+      next.push(...s.value.subdirs);
+    }
+    level = next;
+  }
+  return { scans, listed, files, problems };
+
+  async function visit(name: string): Promise<{ scan: DirScan; subdirs: string[]; problem?: string } | null> {
+    const abs = absPath(top, name);
+    let dst;
+    try {
+      dst = await fsp.lstat(abs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; // vanished while walking
+      throw err;
+    }
+    if (!dst.isDirectory()) return null;
+    const ctime = Math.floor(dst.ctimeMs / 1000);
+    const mode = dst.mode & 0o7777;
+    const prev = opts.previous.get(name);
+    if (prev && prev.ctime === ctime && ctime < opts.trustBefore) {
+      return { scan: { name, mode, ctime, files: null }, subdirs: (children.get(name) ?? []).filter((c) => !opts.isExcluded(c)) };
+    }
+    let dirents;
+    try {
+      dirents = await fsp.readdir(abs, { withFileTypes: true, encoding: 'buffer' });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return { scan: { name, mode, ctime, files: [], unlisted: true }, subdirs: [], problem: `cannot list directory: ${code ?? (err as Error).message}` };
+    }
+    listed++;
+    const subdirs: string[] = [];
+    const entries: FileEntry[] = [];
+    for (const d of dirents) {
+      const child = joinName(name, canonicalName(d.name));
+      if (opts.isExcluded(child)) continue;
+      if (d.isDirectory()) subdirs.push(child);
+      else if (d.isFile()) {
+        if (name === '' && opts.topFileExcludes.has(child)) continue;
+        const fst = await fsp.lstat(absPath(top, child)).catch(() => null);
+        if (!fst?.isFile()) continue;
+        entries.push({ name: canonicalName(d.name), size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
+      }
+      // symlinks, sockets, devices: not mirror content, never followed
+    }
+    files += entries.length;
+    return { scan: { name, mode, ctime, files: entries }, subdirs };
+  }
+}
+
+function childIndex(previous: ReadonlyMap<string, StoredDir>): Map<string, string[]> {
+  const idx = new Map<string, string[]>();
+  for (const name of previous.keys()) {
+    const p = parentName(name);
+    if (p === null) continue;
+    const list = idx.get(p);
+    if (list) list.push(name);
+    else idx.set(p, [name]);
+  }
+  return idx;
+}
+
+/**
+ * lstat of every directory a listing named, for its mode (a fullfiletimelist has
+ * none) and its ctime (so rows match a walk's exactly). One lstat per directory
+ * is still a small share of a walk, which lstats every file too.
+ */
+export async function statDirModes(top: string, scans: Map<string, DirScan>, concurrency: number, signal?: AbortSignal): Promise<number> {
+  const names = [...scans.keys()];
+  let missing = 0;
+  const settled = await mapLimited(names, { concurrency, signal }, (name) => fsp.lstat(absPath(top, name)));
+  for (const [i, s] of settled.entries()) {
+    const scan = scans.get(names[i]!)!;
+    if (s.ok) {
+      scan.mode = s.value.mode & 0o7777;
+      scan.ctime = Math.floor(s.value.ctimeMs / 1000);
+    } else missing++;
+  }
+  if (signal?.aborted) throw new Error('scan cancelled');
+  return missing;
+}
+
+export async function readLocalFiles(top: string, names: readonly string[], concurrency: number, signal?: AbortSignal): Promise<Map<string, Buffer | Error>> {
+  const settled = await mapLimited(names, { concurrency, signal }, (name) => fsp.readFile(absPath(top, name)));
+  return new Map(names.map((n, i) => [n, settled[i]!.ok ? (settled[i] as { value: Buffer }).value : (settled[i] as { error: Error }).error]));
+}
+
+// ---- rsync --------------------------------------------------------------------
+
+export interface RsyncOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  rsyncPath?: string;
+}
+
+interface RsyncRun {
+  code: number | null;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs rsync, feeding each complete stdout line to `onLine`; the exit status is data. */
+function runRsync(args: string[], opts: RsyncOptions, onLine?: (line: Buffer) => void): Promise<RsyncRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.rsyncPath ?? 'rsync', args, {
+      // Listing times are printed in the local zone; UTC makes them epoch-exact.
+      env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      signal: opts.signal,
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+    }, opts.timeoutMs);
+    let pending = Buffer.alloc(0);
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (!onLine) return;
+      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      let nl;
+      while ((nl = buf.indexOf(0x0a)) >= 0) {
+        onLine(buf.subarray(0, nl));
+        buf = buf.subarray(nl + 1);
+      }
+      pending = Buffer.from(buf);
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += c.toString('utf8');
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      if ((err as NodeJS.ErrnoException).code === 'ABORT_ERR') resolve({ code: null, stderr: 'cancelled', timedOut: false });
+      else reject(new Error(`cannot run rsync: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (pending.length && onLine) onLine(pending);
+      resolve({ code, stderr, timedOut });
+    });
+  });
+}
+
+const rsyncBase = (opts: RsyncOptions) => ['--no-motd', '-8', `--timeout=${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}`, `--contimeout=${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}`];
+
+function rsyncFailure(what: string, url: string, r: RsyncRun): Error {
+  if (r.timedOut) return new Error(`${what} ${url}: timed out`);
+  if (r.code === null) return new Error(`${what} ${url}: cancelled`);
+  const last = r.stderr.trim().split('\n').filter((l) => !l.startsWith('rsync error:')).pop() ?? '';
+  return new Error(`${what} ${url}: rsync exit ${r.code}${last ? `: ${last.trim()}` : ''}`);
+}
+
+export interface RsyncListing {
+  entries: ListEntry[];
+  /** Directories the server could not open (exit 23): present but unlisted. */
+  unlisted: string[];
+}
+
+/**
+ * `rsync --list-only -r` of a category top (`url` ends with `/`). Exit 24
+ * (vanished files) is normal on a live master; exit 23 with only "opendir failed"
+ * complaints leaves those directories unlisted; anything else throws.
+ */
+export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: boolean }): Promise<RsyncListing> {
+  const entries: ListEntry[] = [];
+  const filter = opts.dirsOnly ? ['-f', '+ */', '-f', '- *'] : [];
+  const r = await runRsync([...rsyncBase(opts), '--list-only', '-r', ...filter, url], opts, (line) => {
+    const e = parseRsyncLine(line);
+    if (e) entries.push(e);
+  });
+  const unlisted: string[] = [];
+  if (r.code === 23) {
+    const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('rsync error:'));
+    for (const l of lines) {
+      const m = /opendir "(.+?)"(?: \(in [^)]*\))? failed/.exec(l);
+      if (!m) throw rsyncFailure('listing', url, r);
+      unlisted.push(m[1]!.replace(/^\.?\/?/, '').replace(/\/$/, ''));
+    }
+  } else if (r.code !== 0 && r.code !== 24) {
+    throw rsyncFailure('listing', url, r);
+  }
+  if (entries.length === 0) throw new Error(`listing ${url}: rsync printed no entries`);
+  return { entries, unlisted };
+}
+
+/** Fetches some files below `url` (ends with `/`) into memory; a missing file is an Error in the map. */
+export async function rsyncFetch(url: string, names: readonly string[], opts: RsyncOptions): Promise<Map<string, Buffer | Error>> {
+  const out = new Map<string, Buffer | Error>();
+  if (names.length === 0) return out;
+  const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mirrorsmith-fetch-'));
+  try {
+    const list = path.join(tmp, 'files-from');
+    await fsp.writeFile(list, Buffer.concat(names.flatMap((n) => [nameToBytes(n), Buffer.from([0])])));
+    const dest = path.join(tmp, 'data');
+    await fsp.mkdir(dest);
+    const r = await runRsync([...rsyncBase(opts), '--from0', `--files-from=${list}`, url, dest + '/'], opts);
+    if (r.code !== 0 && r.code !== 23 && r.code !== 24) throw rsyncFailure('fetching from', url, r);
+    for (const n of names) {
+      try {
+        out.set(n, await fsp.readFile(absPath(dest, n)));
+      } catch (err) {
+        out.set(n, new Error(`not fetched from ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+      }
+    }
+    return out;
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,212 @@
+// Database side of the scan: what the previous scan stored, and applying a new
+// scan in one transaction that writes only what changed (an unchanged tree
+// rescans without rewriting a row).
+import type { Db, Queryable } from '../core/db.ts';
+import type { FileDetail } from './details.ts';
+import { sameContent } from './details.ts';
+import type { DirRow, FileEntry, StoredDir } from './tree.ts';
+import { rowChanged } from './tree.ts';
+
+export interface CategoryState {
+  id: number;
+  /** Epoch seconds when the last successful scan started (null: never scanned). */
+  lastScanStarted: number | null;
+}
+
+/** Upserts the category row (normally synced from config at startup) and reads its scan state. */
+export async function ensureCategory(db: Queryable, name: string, topdir: string): Promise<CategoryState> {
+  const { rows } = await db.query<{ id: number; started: number | null }>(
+    `INSERT INTO category (name, topdir) VALUES ($1, $2)
+     ON CONFLICT (name) DO UPDATE SET topdir = EXCLUDED.topdir
+     RETURNING id, floor(extract(epoch FROM scan_started_at))::bigint AS started`,
+    [name, topdir],
+  );
+  return { id: rows[0]!.id, lastScanStarted: rows[0]!.started };
+}
+
+export async function loadDirectories(db: Queryable, categoryId: number): Promise<Map<string, StoredDir>> {
+  const { rows } = await db.query<{ id: number; name: string; readable: boolean; ctime: number; files: FileEntry[] }>(
+    'SELECT id, name, readable, ctime, files FROM directory WHERE category_id = $1',
+    [categoryId],
+  );
+  return new Map(rows.map((r) => [r.name, r]));
+}
+
+export interface CurrentDetail extends FileDetail {
+  dir: string;
+}
+
+/** The newest file_detail per (directory, file) of a category, keyed `dir\0file`. */
+export async function loadCurrentDetails(db: Queryable, categoryId: number): Promise<Map<string, CurrentDetail>> {
+  const { rows } = await db.query<CurrentDetail>(
+    `SELECT DISTINCT ON (fd.directory_id, fd.filename) d.name AS dir, fd.filename, fd.size, fd.md5, fd.sha1, fd.sha256, fd.sha512, fd."timestamp"
+       FROM file_detail fd JOIN directory d ON d.id = fd.directory_id
+      WHERE d.category_id = $1
+      ORDER BY fd.directory_id, fd.filename, fd.created_at DESC, fd.id DESC`,
+    [categoryId],
+  );
+  return new Map(rows.map((r) => [detailKey(r.dir, r.filename), r]));
+}
+
+export const detailKey = (dir: string, file: string) => `${dir}\0${file}`;
+
+export interface DesiredRepo {
+  prefix: string;
+  arch: string;
+  dir: string;
+  disabled: boolean;
+  error: string | null;
+}
+
+export interface ApplyInput {
+  categoryId: number;
+  rows: DirRow[];
+  previous: ReadonlyMap<string, StoredDir>;
+  repos: DesiredRepo[];
+  /** Details computed this scan, per directory name. */
+  details: Array<{ dir: string; detail: FileDetail }>;
+  retentionDays: number;
+  scanStarted: Date;
+  source: string;
+}
+
+export interface ApplyCounts {
+  dirsInserted: number;
+  dirsUpdated: number;
+  dirsDeleted: number;
+  reposInserted: number;
+  reposUpdated: number;
+  reposDeleted: number;
+  detailsAdded: number;
+  detailsPruned: number;
+}
+
+const CHUNK = 2000;
+
+/** Applies one category's scan in a single transaction. */
+export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts> {
+  return db.transaction(async (tx) => {
+    const counts: ApplyCounts = { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 };
+    const { categoryId, rows, previous } = input;
+    const seen = new Set(rows.map((r) => r.name));
+
+    // Gone from the master: deleted with their up-to-date rows, repositories and details (cascade).
+    const gone = [...previous.values()].filter((p) => !seen.has(p.name)).map((p) => p.id);
+    for (let i = 0; i < gone.length; i += CHUNK) {
+      const r = await tx.query('DELETE FROM directory WHERE id = ANY($1::int[])', [gone.slice(i, i + CHUNK)]);
+      counts.dirsDeleted += r.rowCount;
+    }
+    const inserts = rows.filter((r) => !previous.has(r.name));
+    const updates = rows.filter((r) => previous.has(r.name) && rowChanged(r, previous.get(r.name)));
+    for (let i = 0; i < inserts.length; i += CHUNK) {
+      const r = await tx.query(
+        `INSERT INTO directory (category_id, name, readable, ctime, files)
+         SELECT $1, r.name, r.readable, r.ctime, r.files FROM jsonb_to_recordset($2::jsonb) AS r(name text, readable boolean, ctime bigint, files jsonb)`,
+        [categoryId, JSON.stringify(inserts.slice(i, i + CHUNK))],
+      );
+      counts.dirsInserted += r.rowCount;
+    }
+    for (let i = 0; i < updates.length; i += CHUNK) {
+      const chunk = updates.slice(i, i + CHUNK).map((r) => ({ ...r, id: previous.get(r.name)!.id }));
+      const r = await tx.query(
+        `UPDATE directory d SET readable = r.readable, ctime = r.ctime, files = r.files
+           FROM jsonb_to_recordset($1::jsonb) AS r(id integer, readable boolean, ctime bigint, files jsonb)
+          WHERE d.id = r.id`,
+        [JSON.stringify(chunk)],
+      );
+      counts.dirsUpdated += r.rowCount;
+    }
+    const ids = new Map<string, number>([...previous.values()].filter((p) => seen.has(p.name)).map((p) => [p.name, p.id]));
+    if (inserts.length) {
+      const { rows: fresh } = await tx.query<{ id: number; name: string }>('SELECT id, name FROM directory WHERE category_id = $1 AND name = ANY($2::text[])', [
+        categoryId,
+        inserts.map((r) => r.name),
+      ]);
+      for (const f of fresh) ids.set(f.name, f.id);
+    }
+
+    await applyRepos(tx, categoryId, input.repos, ids, counts);
+    await applyDetails(tx, categoryId, input.details, ids, input.retentionDays, counts);
+
+    await tx.query(`UPDATE category SET scan_started_at = $2, scanned_at = now(), scan_source = $3, scan_error = NULL WHERE id = $1`, [
+      categoryId,
+      input.scanStarted,
+      input.source,
+    ]);
+    return counts;
+  });
+}
+
+async function applyRepos(tx: Queryable, categoryId: number, repos: DesiredRepo[], ids: Map<string, number>, counts: ApplyCounts): Promise<void> {
+  const { rows: existing } = await tx.query<{ id: number; prefix: string; arch: string; directory_id: number; disabled: boolean; error: string | null }>(
+    'SELECT id, prefix, arch, directory_id, disabled, error FROM repository WHERE category_id = $1',
+    [categoryId],
+  );
+  const key = (p: string, a: string) => `${p}\0${a}`;
+  const wanted = new Map(repos.map((r) => [key(r.prefix, r.arch), r]));
+  const stale = existing.filter((e) => !wanted.has(key(e.prefix, e.arch))).map((e) => e.id);
+  if (stale.length) counts.reposDeleted += (await tx.query('DELETE FROM repository WHERE id = ANY($1::int[])', [stale])).rowCount;
+  const have = new Map(existing.map((e) => [key(e.prefix, e.arch), e]));
+  for (const r of repos) {
+    const dirId = ids.get(r.dir);
+    if (dirId === undefined) continue;
+    const e = have.get(key(r.prefix, r.arch));
+    if (!e) {
+      await tx.query('INSERT INTO repository (prefix, arch, category_id, directory_id, disabled, error) VALUES ($1, $2, $3, $4, $5, $6)', [
+        r.prefix,
+        r.arch,
+        categoryId,
+        dirId,
+        r.disabled,
+        r.error,
+      ]);
+      counts.reposInserted++;
+    } else if (e.directory_id !== dirId || e.disabled !== r.disabled || e.error !== r.error) {
+      await tx.query('UPDATE repository SET directory_id = $2, disabled = $3, error = $4 WHERE id = $1', [e.id, dirId, r.disabled, r.error]);
+      counts.reposUpdated++;
+    }
+  }
+}
+
+async function applyDetails(
+  tx: Queryable,
+  categoryId: number,
+  details: ApplyInput['details'],
+  ids: Map<string, number>,
+  retentionDays: number,
+  counts: ApplyCounts,
+): Promise<void> {
+  const current = await loadCurrentDetails(tx, categoryId);
+  const fresh = details.filter(({ dir, detail }) => {
+    const c = current.get(detailKey(dir, detail.filename));
+    return ids.has(dir) && !(c && sameContent(c, detail));
+  });
+  for (let i = 0; i < fresh.length; i += CHUNK) {
+    const chunk = fresh.slice(i, i + CHUNK).map(({ dir, detail }) => ({ ...detail, directory_id: ids.get(dir)! }));
+    const r = await tx.query(
+      `INSERT INTO file_detail (directory_id, filename, size, md5, sha1, sha256, sha512, "timestamp")
+       SELECT r.directory_id, r.filename, r.size, r.md5, r.sha1, r.sha256, r.sha512, r."timestamp"
+         FROM jsonb_to_recordset($1::jsonb) AS r(directory_id integer, filename text, size bigint, md5 text, sha1 text, sha256 text, sha512 text, "timestamp" bigint)`,
+      [JSON.stringify(chunk)],
+    );
+    counts.detailsAdded += r.rowCount;
+  }
+  // History: the newest row per file always stays; an older one until the row that
+  // replaced it is older than the window (so a fresh push keeps its predecessors).
+  const pruned = await tx.query(
+    `DELETE FROM file_detail fd
+      USING directory d
+      WHERE d.id = fd.directory_id AND d.category_id = $1
+        AND EXISTS (SELECT 1 FROM file_detail newer
+                     WHERE newer.directory_id = fd.directory_id AND newer.filename = fd.filename
+                       AND (newer.created_at, newer.id) > (fd.created_at, fd.id)
+                       AND newer.created_at < now() - make_interval(secs => $2::double precision))`,
+    [categoryId, retentionDays * 86400],
+  );
+  counts.detailsPruned += pruned.rowCount;
+}
+
+/** Records that a category's scan failed; its directories stay as they were. */
+export async function recordScanError(db: Queryable, categoryId: number, message: string): Promise<void> {
+  await db.query('UPDATE category SET scan_error = $2 WHERE id = $1', [categoryId, message]);
+}

@@ -1,0 +1,191 @@
+// The pure core of the scan: from what a source saw (directories with their mode,
+// ctime and file list) to the rows stored per directory, the repositories found
+// and the files whose details must be (re)computed.
+import { baseName, joinName, parentName } from './names.ts';
+import type { ListEntry } from './listing.ts';
+
+export interface FileEntry {
+  name: string;
+  size: number;
+  mtime: number;
+}
+
+/** One directory as a source saw it. */
+export interface DirScan {
+  name: string;
+  /** Permission bits, or null when the source could not tell (inherits the parent's verdict). */
+  mode: number | null;
+  ctime: number;
+  /** Regular files in the directory; null = unchanged since the last scan (reuse the stored list). */
+  files: FileEntry[] | null;
+  /** The directory exists but could not be listed (permission denied…): never public. */
+  unlisted?: boolean;
+}
+
+/** What the database holds for a directory from the previous scan. */
+export interface StoredDir {
+  id: number;
+  name: string;
+  readable: boolean;
+  ctime: number;
+  files: FileEntry[];
+}
+
+/** A directory row as it should be after this scan. */
+export interface DirRow {
+  name: string;
+  readable: boolean;
+  ctime: number;
+  files: FileEntry[];
+}
+
+/** Above this many files a directory keeps only its newest few (as MirrorManager's umdl does). */
+export const SHORT_LIST_THRESHOLD = 10;
+export const SHORT_LIST_KEEP = 3;
+
+/** Checksum files that sit beside images: Fedora's `*-CHECKSUM`, `SHA256SUMS`, `sha256sum.txt`… */
+export const CHECKSUM_FILE = /(^|[-_.])CHECKSUMS?$|^(SHA(1|256|512)|MD5)SUMS$|^(sha(1|256|512)|md5)sums?\.txt$/;
+
+/**
+ * The short file list the crawler compares: everything for small directories;
+ * for big ones the newest few plus the files later steps look for by name
+ * (repomd.xml, checksum files), sorted by name so equal trees give equal rows.
+ */
+export function shortFileList(files: readonly FileEntry[]): FileEntry[] {
+  let keep: FileEntry[];
+  if (files.length <= SHORT_LIST_THRESHOLD) {
+    keep = [...files];
+  } else {
+    const newest = [...files].sort((a, b) => b.mtime - a.mtime || cmp(a.name, b.name)).slice(0, SHORT_LIST_KEEP);
+    const named = files.filter((f) => f.name === 'repomd.xml' || CHECKSUM_FILE.test(f.name));
+    keep = [...new Map([...newest, ...named].map((f) => [f.name, f])).values()];
+  }
+  return keep.sort((a, b) => cmp(a.name, b.name)).map((f) => ({ name: f.name, size: f.size, mtime: f.mtime }));
+}
+
+/** World-readable and searchable: what a mirror's rsync module (run as nobody) can serve. */
+export function ownReadable(mode: number | null): boolean {
+  return mode === null || (mode & 0o005) === 0o005;
+}
+
+/**
+ * Builds the rows for all scanned directories. A directory is readable when it and
+ * every parent are world-readable: a 0750 pre-bitflip tree and everything below it
+ * is not. Directories are processed parents first (sorted), so the parent's verdict
+ * is known.
+ */
+export function buildDirRows(scans: ReadonlyMap<string, DirScan>, previous: ReadonlyMap<string, StoredDir>): DirRow[] {
+  const names = [...scans.keys()].sort(cmp);
+  const readable = new Map<string, boolean>();
+  const rows: DirRow[] = [];
+  for (const name of names) {
+    const s = scans.get(name)!;
+    const parent = parentName(name);
+    const parentOk = parent === null ? true : (readable.get(parent) ?? true);
+    const ok = parentOk && !s.unlisted && ownReadable(s.mode);
+    readable.set(name, ok);
+    const files = s.files ? shortFileList(s.files) : (previous.get(name)?.files ?? []);
+    rows.push({ name, readable: ok, ctime: s.ctime, files });
+  }
+  return rows;
+}
+
+/** Whether a row differs from what is stored (only those are written). */
+export function rowChanged(row: DirRow, stored: StoredDir | undefined): boolean {
+  if (!stored) return true;
+  return row.readable !== stored.readable || row.ctime !== stored.ctime || !sameFiles(row.files, stored.files);
+}
+
+export function sameFiles(a: readonly FileEntry[], b: readonly FileEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.name !== y.name || x.size !== y.size || x.mtime !== y.mtime) return false;
+  }
+  return true;
+}
+
+/** Directories holding `repodata/repomd.xml`: the candidates for repositories. */
+export function findRepoDirs(rows: readonly DirRow[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    if (baseName(r.name) !== 'repodata') continue;
+    if (!r.files.some((f) => f.name === 'repomd.xml')) continue;
+    const parent = parentName(r.name);
+    if (parent !== null) out.push(parent);
+  }
+  return out.sort(cmp);
+}
+
+/** Checksum files per directory, from the rows' file lists. */
+export function findChecksumFiles(rows: readonly DirRow[]): Array<{ dir: string; file: FileEntry }> {
+  const out: Array<{ dir: string; file: FileEntry }> = [];
+  for (const r of rows) for (const f of r.files) if (CHECKSUM_FILE.test(f.name)) out.push({ dir: r.name, file: f });
+  return out;
+}
+
+/**
+ * Turns a flat listing (rsync, fullfiletimelist) into directory scans. Symlinks
+ * are not followed and not listed (a link is not content a mirror must carry;
+ * following one can loop). Parents missing from a listing are implied.
+ */
+export function scansFromEntries(entries: Iterable<ListEntry>, isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set()): Map<string, DirScan> {
+  const scans = new Map<string, DirScan>();
+  const ensure = (name: string): DirScan => {
+    let s = scans.get(name);
+    if (!s) {
+      s = { name, mode: null, ctime: 0, files: [] };
+      scans.set(name, s);
+      const parent = parentName(name);
+      if (parent !== null) ensure(parent);
+    }
+    return s;
+  };
+  ensure('');
+  for (const e of entries) {
+    if (e.name !== '' && isExcluded(e.name)) continue;
+    if (e.type === 'd') {
+      const s = ensure(e.name);
+      s.ctime = e.time;
+      if (e.mode !== undefined) s.mode = e.mode;
+    } else if (e.type === 'f') {
+      const parent = parentName(e.name)!;
+      if (parent === '' && topFileExcludes.has(e.name)) continue;
+      ensure(parent).files!.push({ name: baseName(e.name), size: e.size, mtime: e.time });
+    }
+  }
+  return scans;
+}
+
+/**
+ * Exclude patterns from the config: a pattern without `/` matches any path
+ * component (`.snapshot`, `*.~tmp~`); one with `/` matches the path from the
+ * category top (`development/old/*`). `*` and `?` do not cross `/`.
+ */
+export function makeExcluder(patterns: readonly string[]): (name: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  const component: RegExp[] = [];
+  const anchored: RegExp[] = [];
+  for (const p of patterns) {
+    const re = globToRegExp(p.replace(/^\/+|\/+$/g, ''));
+    (p.replace(/^\/+|\/+$/g, '').includes('/') ? anchored : component).push(re);
+  }
+  return (name) => {
+    if (anchored.some((re) => re.test(name))) return true;
+    if (component.length === 0) return false;
+    return name.split('/').some((part) => component.some((re) => re.test(part)));
+  };
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  // An anchored pattern also excludes everything below the matched directory.
+  return new RegExp(`^${body}(/.*)?$`);
+}
+
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export { joinName };
