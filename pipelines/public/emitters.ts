@@ -8,6 +8,7 @@ import { loadPublicData } from './data.ts';
 import { buildFacts, type Facts } from './model.ts';
 import { mirrorsJson, mirrorsJsonSchemaDocument } from './mirrors-json.ts';
 import { publicListPages } from './publiclist.ts';
+import { worldMapSvg } from './map.ts';
 import { propagationSvg } from './propagation.ts';
 import { render } from './render.ts';
 import { hostPagePath, hostStatusView, keyReposOf, plotPath, plottedRepos, seriesFor, statusHosts, statusIndexView, statusJson, type StatusOptions } from './status.ts';
@@ -80,6 +81,17 @@ export const statusEmitter: Emitter = {
     for (const r of plots) gen.write(plotPath(r), propagationSvg(`Propagation of ${repoKey(r)}`, seriesFor(f, r, opts.propagationDays)));
     gen.write('status/status.json', JSON.stringify(statusJson(f, opts), null, 1) + '\n');
     return { counts: { statusHostPages: hosts.length, propagationPlots: plots.length } };
+  },
+};
+
+export const mapEmitter: Emitter = {
+  name: 'map',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const counts = new Map<string, number>();
+    for (const h of f.publicHosts) if (h.country) counts.set(h.country, (counts.get(h.country) ?? 0) + 1);
+    gen.write('map.svg', worldMapSvg(counts));
+    return { counts: { mapCountries: counts.size } };
   },
 };
 

@@ -1,6 +1,6 @@
 // The public outputs' emitters, in the order the build runs them (after the lists).
 import type { Emitter } from '../core/generation.ts';
-import { mirrorsJsonEmitter, publicListEmitter, publicNginxEmitter, siteIndexEmitter, statusEmitter } from './emitters.ts';
+import { mirrorsJsonEmitter, publicListEmitter, publicNginxEmitter, mapEmitter, siteIndexEmitter, statusEmitter } from './emitters.ts';
 import { rsyncAclEmitter } from './rsync-acl.ts';
 
-export const PUBLIC_EMITTERS: Emitter[] = [publicListEmitter, mirrorsJsonEmitter, rsyncAclEmitter(), statusEmitter, siteIndexEmitter, publicNginxEmitter];
+export const PUBLIC_EMITTERS: Emitter[] = [publicListEmitter, mirrorsJsonEmitter, rsyncAclEmitter(), statusEmitter, mapEmitter, siteIndexEmitter, publicNginxEmitter];
