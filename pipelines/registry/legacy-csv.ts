@@ -189,7 +189,9 @@ export function formatLegacyReport(result: LegacyImport): string {
     lines.push(head);
     for (const e of r.errors) lines.push(`  error: ${e}`);
     for (const n of r.notes) lines.push(`  note: ${n}`);
-    for (const d of r.dropped) lines.push(`  dropped ${d.column}=${JSON.stringify(d.value)}: ${d.why}`);
+    const byReason = new Map<string, string[]>();
+    for (const d of r.dropped) byReason.set(d.why, [...(byReason.get(d.why) ?? []), `${d.column}=${JSON.stringify(d.value)}`]);
+    for (const [why, cols] of byReason) lines.push(`  dropped ${cols.join(', ')}: ${why}`);
   }
   const skipped = result.rows.filter((r) => r.errors.length).length;
   lines.push(`${result.sites.length} site(s) converted, ${skipped} row(s) skipped`);

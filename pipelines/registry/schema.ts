@@ -211,7 +211,7 @@ export function validateSites(docs: SiteDoc[], categories: readonly string[]): V
       errors.push(`${doc.file}: (top level): file is empty (expected a site mapping with "site:" and "hosts:")`);
       continue;
     }
-    const parsed = SiteSchema.safeParse(doc.data);
+    const parsed = SiteSchema.safeParse(doc.data, { reportInput: true });
     if (!parsed.success) {
       for (const issue of parsed.error.issues) errors.push(...formatIssue(doc.file, doc.data, issue));
       continue;
@@ -266,7 +266,7 @@ function formatIssue(file: string, data: unknown, issue: z.core.$ZodIssue): stri
     return issue.keys.map((k) => `${file}: ${who}: ${formatPath([...issue.path, k])}: unknown field "${k}"`);
   }
   let msg = issue.message;
-  if (issue.code === 'invalid_type') msg = `expected ${issue.expected}${issue.input === undefined ? ' (required)' : `, got ${describeValue(issue.input)}`}`;
+  if (issue.code === 'invalid_type') msg = `expected ${issue.expected === 'int' ? 'an integer' : issue.expected}${issue.input === undefined ? ' (required)' : `, got ${describeValue(issue.input)}`}`;
   return [`${file}: ${who}: ${formatPath(issue.path)}: ${msg}`];
 }
 
