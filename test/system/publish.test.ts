@@ -166,7 +166,7 @@ describe('publish stage with real nginx', () => {
     assert.equal(currentGeneration(out), 'a');
   });
 
-  test('without nginx -t only an explicit setting publishes', async (t) => {
+  test('publish.requireNginxTest: false still runs nginx -t where nginx is installed', async (t) => {
     const out = tempDir(t);
     markedGeneration(out, 'x', T(1));
     // PATH and the sbin candidates cannot be hidden from a test, so exercise the
