@@ -5,6 +5,7 @@ import { registerDbCommands } from './db.ts';
 import { registerRepoCommands } from './repo.ts';
 import { registerRegistryCommands } from './registry.ts';
 import { registerAdminCommands } from './admin.ts';
+import { registerHostTestCommand } from './host-test.ts';
 import { registerPublishCommands } from './publish.ts';
 import { registerServeCommands } from './serve.ts';
 import { registerCacheCommands } from './cache.ts';
@@ -12,4 +13,4 @@ import { registerBenchCommands } from './bench.ts';
 import { registerCrawlCommands } from '../crawl/command.ts';
 import { registerReportCommands } from './report.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerRepoCommands, registerRegistryCommands, registerAdminCommands, registerCacheCommands, registerPublishCommands, registerServeCommands, registerBenchCommands, registerCrawlCommands, registerReportCommands];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerRepoCommands, registerRegistryCommands, registerAdminCommands, registerHostTestCommand, registerCacheCommands, registerPublishCommands, registerServeCommands, registerBenchCommands, registerCrawlCommands, registerReportCommands];
