@@ -94,6 +94,13 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ minimum: 5, variants: 16 }),
+    build: z
+      .object({
+        /** Proxies (CIDRs or addresses) whose X-Forwarded-For nginx believes (realip). */
+        trustedProxies: z.array(z.string().regex(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'must be an IP address or CIDR')).default([]),
+      })
+      .strict()
+      .default({ trustedProxies: [] }),
     crawl: z
       .object({
         concurrency: z.number().int().min(1).default(32),
