@@ -105,7 +105,8 @@ export function parseFullFileTimeList(data: Buffer, maxIssues = 20): FileTimeLis
       continue;
     }
     const rawPath = line.subarray(t3 + 1);
-    const name = canonicalName(rawPath).replace(/^\.\/?/, '').replace(/\/$/, '');
+    const text = canonicalName(rawPath);
+    const name = text === '.' ? '' : text.replace(/^\.\//, '').replace(/\/$/, '');
     if (name.startsWith('/') || name.split('/').includes('..')) {
       issue(`path ${JSON.stringify(name)} escapes the category top`);
       continue;

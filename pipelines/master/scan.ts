@@ -132,12 +132,16 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const taken = await reposOfOtherCategories(db, state.id);
   const repos = new Map<string, DesiredRepo>();
   const unmatched: string[] = [];
+  const mapped: Array<{ dir: string; m: NonNullable<ReturnType<typeof mapRepository>> }> = [];
   for (const dir of findRepoDirs(rows)) {
     const m = mapRepository(dir, rules);
-    if (!m) {
-      unmatched.push(dir);
-      continue;
-    }
+    if (m) mapped.push({ dir, m });
+    else unmatched.push(dir);
+  }
+  // Two directories claiming one repo/arch: the earlier rule wins (releases/41 over
+  // a leftover development/41), then the name; the loser is reported.
+  mapped.sort((a, b) => a.m.rule - b.m.rule || (a.dir < b.dir ? -1 : 1));
+  for (const { dir, m } of mapped) {
     const key = `${m.prefix}/${m.arch}`;
     const clash = repos.get(key)?.dir ?? taken.get(key);
     if (clash !== undefined) {

@@ -1,0 +1,164 @@
+// The pure core of scan-master: names, listing parsers, rows, short lists,
+// excludes, repomd.xml and checksum files — over real captured artifacts.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { hashes, parseChecksumFile, parseRepomd, repomdDetail } from '../../pipelines/master/details.ts';
+import { formatFullFileTimeList, modeFromPerms, parseFullFileTimeList, parseRsyncLine } from '../../pipelines/master/listing.ts';
+import { canonicalName, nameToBytes, unescapeRsync } from '../../pipelines/master/names.ts';
+import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan } from '../../pipelines/master/tree.ts';
+
+const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'master');
+const fixture = (f: string) => fs.readFileSync(path.join(FIX, f));
+
+test('canonical names: UTF-8 kept, control and invalid bytes escaped, reversible', () => {
+  assert.equal(canonicalName(Buffer.from('Everything')), 'Everything');
+  assert.equal(canonicalName(Buffer.from('café sp ace')), 'café sp ace');
+  assert.equal(canonicalName(Buffer.from('new\nline')), 'new\\#012line');
+  assert.equal(canonicalName(Buffer.from([0x62, 0x61, 0x64, 0xff])), 'bad\\#377');
+  assert.equal(canonicalName(Buffer.from([0xc3])), '\\#303', 'truncated sequence');
+  assert.equal(canonicalName(Buffer.from([0xed, 0xa0, 0x80])), '\\#355\\#240\\#200', 'surrogate half is not UTF-8');
+  assert.equal(canonicalName(Buffer.from('a\\#b')), 'a\\#134#b', 'a literal backslash-hash is escaped');
+  assert.equal(canonicalName(Buffer.from('a\\b')), 'a\\b');
+  for (const raw of [Buffer.from('new\nline'), Buffer.from([0x62, 0xff, 0x0d]), Buffer.from('a\\#b'), Buffer.from('café'), Buffer.from([0xc3, 0x28])]) {
+    assert.deepEqual(nameToBytes(canonicalName(raw)), raw);
+  }
+  assert.deepEqual(unescapeRsync(Buffer.from('new\\#012line')), Buffer.from('new\nline'));
+});
+
+test('rsync --list-only lines (a real captured listing)', () => {
+  const lines = fixture('rsync-list-only.txt').toString('latin1').split('\n').filter(Boolean).map((l) => Buffer.from(l, 'latin1'));
+  const entries = lines.map(parseRsyncLine);
+  assert.ok(entries.every(Boolean));
+  const byName = new Map(entries.map((e) => [e!.name, e!]));
+  assert.deepEqual(byName.get(''), { name: '', type: 'd', size: 4096, time: Date.UTC(2024, 3, 16, 10) / 1000, mode: 0o755 });
+  assert.equal(byName.get('releases/42')!.mode, 0o750);
+  assert.equal(byName.get('releases/41/Everything/x86_64/os/repodata/repomd.xml')!.size, 1234);
+  assert.equal(byName.get('releases/41/loop')!.type, 'l');
+  assert.ok(byName.has('releases/41/new\\#012line'), 'newline in a name');
+  assert.ok(byName.has('releases/41/bad\\#377'), 'non-UTF-8 byte');
+  assert.ok(byName.has('releases/41/café'), 'UTF-8 kept');
+  assert.ok(byName.has('releases/41/sp ace'));
+  assert.equal(parseRsyncLine(Buffer.from('Welcome to the master rsync server')), null);
+  assert.equal(modeFromPerms('rwsr-x--T'), 0o750);
+});
+
+test('fullfiletimelist: parsed, and garbage reported with line numbers', () => {
+  const good = formatFullFileTimeList([
+    { name: 'releases', type: 'd', size: 4096, time: 100 },
+    { name: 'releases/41/Everything/x86_64/os/repodata/repomd.xml', type: 'f', size: 3000, time: 200 },
+    { name: 'releases/41/link', type: 'l', size: 4, time: 300 },
+    { name: 'bad\\#377name', type: 'f', size: 1, time: 1 },
+    { name: 'new\\#012line', type: 'f', size: 1, time: 1 },
+  ]);
+  const parsed = parseFullFileTimeList(good);
+  assert.deepEqual(parsed.issues, []);
+  assert.equal(parsed.entries.length, 4, 'a newline name cannot be written in the format');
+  assert.ok(parsed.entries.some((e) => e.name === 'bad\\#377name'), 'raw bytes round-trip');
+  const bad = Buffer.from('[Version]\n2\n\n[Files]\n100\td\t4096\treleases\nnot a line\n100\tq\t1\tx\n12a\tf\t1\ty\n100\tf\t-1\tz\n100\tf\t1\t../etc/passwd\n[End]\n');
+  const issues = parseFullFileTimeList(bad).issues;
+  assert.deepEqual(
+    issues.map((i) => i.split(':')[0]),
+    ['line 6', 'line 7', 'line 8', 'line 9', 'line 10'],
+  );
+  assert.match(issues[1]!, /bad type "q"/);
+  assert.match(parseFullFileTimeList(Buffer.from('[Version]\n2\n[Files]\n1\td\t1\ta\n')).issues[0]!, /no \[End\] marker/);
+  assert.match(parseFullFileTimeList(Buffer.from('hello\n')).issues[0]!, /no \[Files\] section/);
+});
+
+test('rows: a 0750 directory and everything below it is not readable; files reused when unchanged', () => {
+  const scans = new Map<string, DirScan>([
+    ['', { name: '', mode: 0o755, ctime: 1, files: [] }],
+    ['releases', { name: 'releases', mode: 0o755, ctime: 1, files: [] }],
+    ['releases/42', { name: 'releases/42', mode: 0o750, ctime: 1, files: [] }],
+    ['releases/42/Everything', { name: 'releases/42/Everything', mode: 0o755, ctime: 1, files: [{ name: 'a', size: 1, mtime: 1 }] }],
+    ['releases/41', { name: 'releases/41', mode: 0o755, ctime: 5, files: null }],
+    ['private', { name: 'private', mode: 0o700, ctime: 1, files: [], unlisted: true }],
+  ]);
+  const previous = new Map([['releases/41', { id: 7, name: 'releases/41', readable: true, ctime: 5, files: [{ name: 'old', size: 2, mtime: 3 }] }]]);
+  const rows = buildDirRows(scans, previous);
+  const r = new Map(rows.map((x) => [x.name, x]));
+  assert.equal(r.get('releases/42')!.readable, false);
+  assert.equal(r.get('releases/42/Everything')!.readable, false, 'inherits the parent verdict');
+  assert.equal(r.get('releases')!.readable, true);
+  assert.equal(r.get('private')!.readable, false);
+  assert.deepEqual(r.get('releases/41')!.files, [{ name: 'old', size: 2, mtime: 3 }]);
+  assert.equal(rowChanged(r.get('releases/41')!, previous.get('releases/41')), false);
+  assert.equal(rowChanged({ ...r.get('releases/41')!, readable: false }, previous.get('releases/41')), true);
+});
+
+test('short file list: small dirs whole, big dirs the 3 newest plus repomd.xml and checksum files', () => {
+  const many = Array.from({ length: 30 }, (_, i) => ({ name: `pkg-${String(i).padStart(2, '0')}.rpm`, size: i, mtime: 1000 + i }));
+  many.push({ name: 'repomd.xml', size: 1, mtime: 1 }, { name: 'Fedora-41-x86_64-CHECKSUM', size: 1, mtime: 1 });
+  assert.deepEqual(
+    shortFileList(many).map((f) => f.name),
+    ['Fedora-41-x86_64-CHECKSUM', 'pkg-27.rpm', 'pkg-28.rpm', 'pkg-29.rpm', 'repomd.xml'],
+  );
+  const few = [{ name: 'b', size: 1, mtime: 1 }, { name: 'a', size: 2, mtime: 2 }];
+  assert.deepEqual(shortFileList(few).map((f) => f.name), ['a', 'b']);
+});
+
+test('listing → scans: symlinks not followed, excludes applied, repo and checksum dirs found', () => {
+  const isExcluded = makeExcluder(['.snapshot', '*.~tmp~', 'development/old']);
+  assert.equal(isExcluded('releases/.snapshot/x'), true);
+  assert.equal(isExcluded('a/b.~tmp~'), true);
+  assert.equal(isExcluded('development/old/x/y'), true);
+  assert.equal(isExcluded('development/older'), false);
+  const scans = scansFromEntries(
+    [
+      { name: 'releases/41/os/repodata', type: 'd', size: 0, time: 5 },
+      { name: 'releases/41/os/repodata/repomd.xml', type: 'f', size: 9, time: 6 },
+      { name: 'releases/41/iso/SHA256SUMS', type: 'f', size: 9, time: 6 },
+      { name: 'releases/41/loop', type: 'l', size: 2, time: 6 },
+      { name: '.snapshot/hourly', type: 'd', size: 0, time: 6 },
+      { name: 'fullfiletimelist-fedora', type: 'f', size: 9, time: 6 },
+    ],
+    isExcluded,
+    new Set(['fullfiletimelist-fedora']),
+  );
+  assert.deepEqual([...scans.keys()].sort(), ['', 'releases', 'releases/41', 'releases/41/iso', 'releases/41/os', 'releases/41/os/repodata']);
+  assert.deepEqual(scans.get('')!.files, []);
+  const rows = buildDirRows(scans, new Map());
+  assert.deepEqual(findRepoDirs(rows), ['releases/41/os']);
+  assert.deepEqual(findChecksumFiles(rows).map((c) => `${c.dir}/${c.file.name}`), ['releases/41/iso/SHA256SUMS']);
+});
+
+test('repomd.xml made by createrepo_c: newest timestamp, hashes of the bytes', () => {
+  const bytes = fixture('repomd.xml');
+  const info = parseRepomd(bytes);
+  assert.deepEqual(info.types, ['filelists', 'other', 'primary']);
+  assert.equal(info.revision, '1');
+  assert.equal(info.timestamp, 1795460382);
+  const d = repomdDetail(bytes);
+  assert.equal(d.size, bytes.length);
+  assert.equal(d.sha256, hashes(bytes).sha256);
+  assert.match(d.sha512!, /^[0-9a-f]{128}$/);
+  assert.match(d.md5!, /^[0-9a-f]{32}$/);
+});
+
+test('malformed and truncated repomd.xml throw one clear line', () => {
+  const bytes = fixture('repomd.xml');
+  assert.throws(() => parseRepomd(bytes.subarray(0, bytes.length / 2)), /malformed repomd\.xml/);
+  assert.throws(() => parseRepomd('<repomd><revision>1</revision></repomd>'), /no <data> entries/);
+  assert.throws(() => parseRepomd('<html><body>404</body></html>'), /no <repomd> root/);
+  assert.throws(() => parseRepomd('<repomd><data type="primary"><timestamp>soon</timestamp></data></repomd>'), /no valid <timestamp>/);
+});
+
+test('checksum files: Fedora signed BSD style with sizes, GNU style, junk lines reported', () => {
+  const fedora = parseChecksumFile(fixture('Fedora-Workstation-41-1.4-x86_64-CHECKSUM').toString('utf8'));
+  assert.deepEqual(fedora.skipped, []);
+  assert.equal(fedora.details.length, 1);
+  assert.equal(fedora.details[0]!.filename, 'Fedora-Workstation-Live-x86_64-41-1.4.iso');
+  assert.equal(fedora.details[0]!.size, 32768);
+  assert.match(fedora.details[0]!.sha256!, /^[0-9a-f]{64}$/);
+  const gnu = parseChecksumFile(`${'a'.repeat(64)}  disk one.iso\n${'b'.repeat(128)} *./disk one.iso\n${'c'.repeat(32)}  other.img\nwhat is this\n`);
+  assert.deepEqual(
+    gnu.details.map((d) => [d.filename, d.sha256?.[0], d.sha512?.[0], d.md5?.[0]]),
+    [
+      ['disk one.iso', 'a', 'b', undefined],
+      ['other.img', undefined, undefined, 'c'],
+    ],
+  );
+  assert.deepEqual(gnu.skipped, ['line 4: "what is this"']);
+});
