@@ -127,6 +127,8 @@ export interface PublicData {
   propagation: PropagationSample[];
   /** Finished runs, newest first (the running one is not included). */
   runs: PipelineRunRow[];
+  /** Reports the ingest stage accepted (ok) and rejected (failed), summed over every finished run. */
+  ingestTotals: { ok: number; failed: number };
   /** Per-host crawl history, newest first. */
   crawlLogs: Map<number, CrawlLogEntry[]>;
 }
@@ -233,7 +235,17 @@ export async function loadPublicData(db: Queryable, opts: LoadOptions = {}): Pro
     aclIps: aclByHost.get(r.id) ?? [], categories: hcsByHost.get(r.id) ?? [],
   }));
 
-  return { sites, hosts, categories, repositories, propagation, runs, crawlLogs: await loadCrawlLogs(db, opts.crawlLogsPerHost ?? 3) };
+  const ingest = (
+    await db.query<{ ok: number | null; failed: number | null }>(
+      `SELECT sum((e->'counts'->>'ok')::numeric) AS ok, sum((e->'counts'->>'failed')::numeric) AS failed
+         FROM (SELECT stages FROM pipeline_run WHERE status <> 'running' AND jsonb_typeof(stages) = 'array') r
+        CROSS JOIN LATERAL jsonb_array_elements(r.stages) e
+        WHERE e->>'stage' = 'ingest' AND jsonb_typeof(e->'counts') = 'object'`,
+    )
+  ).rows[0];
+  const ingestTotals = { ok: Number(ingest?.ok ?? 0), failed: Number(ingest?.failed ?? 0) };
+
+  return { sites, hosts, categories, repositories, propagation, runs, ingestTotals, crawlLogs: await loadCrawlLogs(db, opts.crawlLogsPerHost ?? 3) };
 }
 
 // The crawl stage's per-host history (sql/003_crawl_log.sql): the newest few per host.

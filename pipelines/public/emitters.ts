@@ -9,6 +9,7 @@ import { buildFacts, type Facts } from './model.ts';
 import { mirrorsJson, mirrorsJsonSchemaDocument } from './mirrors-json.ts';
 import { publicListPages } from './publiclist.ts';
 import { worldMapSvg } from './map.ts';
+import { metricsText } from './metrics.ts';
 import { propagationSvg } from './propagation.ts';
 import { render } from './render.ts';
 import { hostPagePath, hostStatusView, keyReposOf, plotPath, plottedRepos, seriesFor, statusHosts, statusIndexView, statusJson, type StatusOptions } from './status.ts';
@@ -118,5 +119,16 @@ export const publicNginxEmitter: Emitter = {
   async emit(_ctx, gen: GenerationWriter) {
     gen.write('nginx/server.d/20-public.conf', render('nginx-public', { maxAge: 300, csp: PAGE_CSP }));
     return { counts: {} };
+  },
+};
+
+/** Runs last: the generation's size is what the emitters before it wrote. */
+export const metricsEmitter: Emitter = {
+  name: 'metrics',
+  async emit(ctx, gen) {
+    const f = await factsFor(ctx);
+    const text = await metricsText(f, { files: gen.stats.files, bytes: gen.stats.bytes }, keyReposOf(ctx.config.categories));
+    gen.write('metrics/mirrorsmith.prom', text);
+    return { counts: { metricLines: text.split('\n').filter((l) => l && !l.startsWith('#')).length } };
   },
 };
