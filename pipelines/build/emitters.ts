@@ -1,7 +1,9 @@
 // What the `build` stage writes into a generation, in order. Each feature adds its
 // emitter here (lists and nginx maps, public pages, rsync ACL, report upload…).
 import type { Emitter } from '../core/generation.ts';
+import { listsEmitter } from './lists-emitter.ts';
 import { PUBLIC_EMITTERS } from '../public/index.ts';
 import { reportsEmitter } from '../report/emitter.ts';
+import { changesEmitter } from '../admin/changes.ts';
 
-export const EMITTERS: Emitter[] = [...PUBLIC_EMITTERS, reportsEmitter];
+export const EMITTERS: Emitter[] = [listsEmitter, ...PUBLIC_EMITTERS, reportsEmitter, changesEmitter];

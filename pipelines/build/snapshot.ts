@@ -279,3 +279,19 @@ function groupBy<T, K>(rows: readonly T[], key: (r: T) => K): Map<K, T[]> {
 export function isUpToDate(snap: Pick<Snapshot, 'upToDate'>, hc: Pick<SnapshotHostCategory, 'id' | 'alwaysUp2date'>, directoryId: number): boolean {
   return hc.alwaysUp2date || snap.upToDate.has(`${hc.id}:${directoryId}`);
 }
+
+const loaded = new WeakMap<object, Promise<Snapshot>>();
+
+/**
+ * The snapshot of this build, loaded once per stage context and shared by every
+ * emitter (lists, public pages…), so they all describe the same database state.
+ */
+export function snapshotFor(ctx: { db: Queryable & { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }; config: { fileDetailRetentionDays: number } }): Promise<Snapshot> {
+  let p = loaded.get(ctx);
+  if (!p) {
+    // One transaction: a consistent picture even while an admin edits the registry.
+    p = ctx.db.transaction((tx) => loadSnapshot(tx, { retentionDays: ctx.config.fileDetailRetentionDays }));
+    loaded.set(ctx, p);
+  }
+  return p;
+}

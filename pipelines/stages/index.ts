@@ -6,8 +6,9 @@ import { scanMasterStage } from './scan-master.ts';
 import { crawlStage } from './crawl.ts';
 import { probeStage } from './probe.ts';
 import { ingestStage } from './ingest.ts';
+import { buildStage } from './build.ts';
 
-export const STAGES: Stage[] = [registryStage, scanMasterStage, crawlStage, probeStage, ingestStage, publishStage];
+export const STAGES: Stage[] = [registryStage, scanMasterStage, crawlStage, probeStage, ingestStage, buildStage, publishStage];
 
 export function stageNames(): string[] {
   return STAGES.map((s) => s.name);

@@ -1,0 +1,152 @@
+// The lists emitter (I/O edge): reads the GeoIP inputs, resolves DNS netblocks,
+// plans the lists (pure, lists.ts) and writes the blobs plus the two nginx
+// fragments rendered from templates/nginx/lists-*.conf.hbs.
+import dns from 'node:dns/promises';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { mapLimited } from '../core/concurrency.ts';
+import { resolvePath } from '../core/config.ts';
+import type { Emitter, GenerationWriter } from '../core/generation.ts';
+import type { StageContext } from '../core/types.ts';
+import { COUNTRIES } from '../core/countries.ts';
+import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
+import { parseCidr } from './ip.ts';
+import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
+import { invalidRepoText, metalinkFailure } from './formats.ts';
+import { snapshotFor, type Snapshot } from './snapshot.ts';
+
+const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
+
+function compile(name: string): Handlebars.TemplateDelegate {
+  // noEscape: nginx config, not HTML; every value is validated or quoted by ngxString first.
+  return Handlebars.compile(fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), { strict: true, noEscape: true });
+}
+
+export const listsEmitter: Emitter = {
+  name: 'lists',
+  async emit(ctx, gen) {
+    const httpTpl = compile('lists-http.conf.hbs');
+    const serverTpl = compile('lists-server.conf.hbs');
+    const snapshot = await snapshotFor(ctx);
+    const geo = loadGeo(ctx, snapshot);
+    const notes: string[] = [];
+    const resolved = await resolveDnsNetblocks(ctx, snapshot);
+    const netblocks = netblockRanges(snapshot, resolved, notes);
+    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants });
+    writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl);
+    ctx.log.info(
+      `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
+    );
+    return { counts: plan.counts, notes: [...notes, ...plan.notes] };
+  },
+};
+
+function loadGeo(ctx: StageContext, snapshot: Snapshot): GeoData {
+  const g = ctx.config.geoip;
+  const wanted = new Set(snapshot.hosts.filter((h) => h.asnClients && h.asn !== null).map((h) => h.asn!));
+  return {
+    countries: loadCountryCsv(g.country.map((f) => resolvePath(ctx.config, f))),
+    asns: loadAsnCsv(g.asn.map((f) => resolvePath(ctx.config, f)), wanted),
+    research: loadPrefixList(g.researchPrefixes ? resolvePath(ctx.config, g.researchPrefixes) : undefined),
+  };
+}
+
+/** Netblocks registered as DNS names (e.g. a NAT gateway) → their addresses now; failures are notes. */
+async function resolveDnsNetblocks(ctx: StageContext, snapshot: Snapshot): Promise<Map<string, string[]>> {
+  const names = [...new Set(snapshot.hosts.flatMap((h) => h.netblocks.filter((n) => n.kind === 'dns').map((n) => n.netblock)))].sort();
+  const out = new Map<string, string[]>();
+  const settled = await mapLimited(names, { concurrency: 16, signal: ctx.signal }, async (name) => {
+    const lookup = dns.lookup(name, { all: true, verbatim: true });
+    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 5000).unref());
+    const addrs = await Promise.race([lookup, timeout]);
+    return addrs.map((a) => a.address).filter((a) => parseCidr(a)).sort();
+  });
+  settled.forEach((s, i) => {
+    if (s.ok) out.set(names[i], s.value);
+    else ctx.log.warn(`netblock ${names[i]} did not resolve: ${s.error.message}`);
+  });
+  return out;
+}
+
+/** A double-quoted nginx string; `$` (variables) and control characters other than newline are refused. */
+export function ngxString(s: string): string {
+  if (/[$\0-\x09\x0b-\x1f\x7f]/.test(s)) throw new Error(`refusing to put ${JSON.stringify(s.slice(0, 40))} into nginx config`);
+  return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+}
+
+function checked(re: RegExp, what: string, v: string): string {
+  if (!re.test(v)) throw new Error(`refusing unsafe ${what} ${JSON.stringify(v.slice(0, 60))} in nginx config`);
+  return v;
+}
+
+export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies: readonly string[], httpTpl: Handlebars.TemplateDelegate, serverTpl: Handlebars.TemplateDelegate): void {
+  for (const [rel, content] of [...plan.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) gen.write(rel, content);
+  const pairs = plan.repos.filter((r) => !r.disabled).map((r) => [r.prefix, r.arch] as const);
+  gen.write('lists/invalid.ml', invalidRepoText(pairs));
+  gen.write('lists/invalid.mt', metalinkFailure(plan.failurePubdate, invalidRepoText(pairs).replace(/\n$/, '')));
+
+  const cls = /^c\d+$/;
+  const repoKeys = [
+    ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
+    ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
+  ];
+  const echoRepos = [
+    ...new Map([...plan.repos.map((r) => [r.prefix, r.prefix] as const), ...plan.aliases.map((a) => [a.from, a.to] as const)]).entries(),
+  ]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([from, to]) => ({ from, to }));
+  const echoArches = [...new Set(plan.repos.map((r) => r.arch))].sort();
+  const factRepos = plan.repos.filter((r) => r.facts).map((r) => ({ token: r.token, current: ngxString(r.facts!.current) }));
+  const altVars = Array.from({ length: ALT_VARS }, (_, i) => ({
+    index: i,
+    rows: plan.repos.filter((r) => r.facts && r.facts.alt[i]).map((r) => ({ token: r.token, value: ngxString(r.facts!.alt[i]) })),
+  }));
+  const view = {
+    trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
+    geo4: plan.geo4.map((g) => ({ from: g.from, to: g.to, cls: checked(cls, 'class', g.cls) })),
+    geo6: plan.geo6.map((g) => ({ cidr: g.cidr, cls: checked(cls, 'class', g.cls) })),
+    geo6Default: checked(cls, 'class', plan.geo6Default),
+    noNetblock: plan.noNetblock,
+    countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => ({ upper: checked(/^[A-Z]+$/, 'country', c), lower: c.toLowerCase() })),
+    countryClasses: plan.countryClasses,
+    protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap((s) => (s.includes(',') ? [s, s.replace(',', '%2C'), s.replace(',', '%2c')] : [s])).map((spelling) => ({ spelling, token: p.token }))),
+    repoKeys,
+    echoRepos,
+    echoArches,
+    repos: plan.repos.map((r) => ({ token: r.token, path: checked(SAFE.path, 'path', r.path), prefix: r.prefix, arch: r.arch, sig: r.sig, pubdate: checked(/^[A-Za-z0-9 ,:]+$/, 'date', r.pubdate) })),
+    failurePubdate: plan.failurePubdate,
+    factRepos,
+    altVars,
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(/^[0-9a-f]+$/, 'list', b.list), split: b.split })),
+    splits: plan.splits,
+    firsts: plan.firsts.map((f) => ({ key: f.key, url: checked(SAFE.url, 'url', f.url) })),
+  };
+  gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
+
+  const errors = (metalink: boolean) => {
+    const wrap = (msg: string) => ngxString(metalink ? metalinkFailure(plan.failurePubdate, msg) : `${msg}\n`);
+    return {
+      bad: wrap('# error: oversized query string or a parameter given more than once'),
+      missing: wrap('# either path=, or repo= and arch= must be specified'),
+      ip: wrap('Cannot parse client IP address. Aborting.'),
+      netblock: wrap('# error: netblock= must be 0 or 1'),
+      country: wrap('# error: country= must be one ISO 3166 country code or global'),
+      protocol: wrap(`# error: protocol= must be one of ${PROTOSETS.flatMap((p) => p.spellings).filter(Boolean).join(' ')}`),
+      disabled: ngxString(metalink ? metalinkFailure(plan.failurePubdate, 'repo disabled') : 'repo disabled'),
+      nomirrors: wrap('# error: no mirror currently carries this repository for these parameters'),
+      // $ms_path is a mapped, validated directory name: the only variable in a body.
+      nometalink: metalink ? ngxString(metalinkFailure(plan.failurePubdate, '@@')).replace('@@', '$ms_path/repodata/repomd.xml not found or has not metalink') : '""',
+    };
+  };
+  gen.write(
+    'nginx/server.d/10-lists.conf',
+    serverTpl({
+      formats: [
+        { uri: '/mirrorlist', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
+        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })) },
+      ],
+    }),
+  );
+}

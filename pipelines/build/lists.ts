@@ -1,0 +1,456 @@
+// The list plan: from a snapshot and the GeoIP inputs to every byte the lists
+// emitter writes — host-ordering blobs, nginx geo/map/split_clients values and the
+// class index. Pure (no I/O); deterministic (content-derived ids and seeds).
+//
+// Representation (see docs/serving.md): a request resolves, through nginx maps,
+// (client class, repository's host-set signature, protocol set) → a list id L and a
+// split_clients block; the file lists/o/<L>/<variant>.{ml,mt} holds the ordered
+// host URLs with placeholders that sub_filter fills with the repository's path,
+// header and repomd.xml facts. Identical orderings are stored once.
+import { createHash } from 'node:crypto';
+import { COUNTRIES } from '../core/countries.ts';
+import { continentFor, type GeoData } from './geoip.ts';
+import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
+import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
+import { select, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
+import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
+import { httpDate, metalinkBlob, metalinkFacts, mirrorlistBlob, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
+
+/** Protocol sets a client may ask for with protocol=; anything else is a 400. */
+export const PROTOSETS: ReadonlyArray<{ token: string; protocols: string[] | null; spellings: string[] }> = [
+  { token: 'a', protocols: null, spellings: [''] },
+  { token: 's', protocols: ['https'], spellings: ['https'] },
+  { token: 'h', protocols: ['http'], spellings: ['http'] },
+  { token: 'f', protocols: ['ftp'], spellings: ['ftp'] },
+  { token: 'r', protocols: ['rsync'], spellings: ['rsync'] },
+  { token: 'hs', protocols: ['http', 'https'], spellings: ['http,https', 'https,http'] },
+];
+
+// Everything that reaches nginx config or a file path is re-checked here, whatever the registry validated.
+export const SAFE = {
+  repo: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+  arch: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+  path: /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/,
+  url: /^(https?|ftp|rsync):\/\/[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?(\/[A-Za-z0-9._~%+,=@:-]*)*$/,
+  hex: /^[0-9a-fA-F]{8,256}$/,
+};
+
+/** nginx cannot read a config token longer than its 4 KiB buffer: split alternates across variables. */
+export const ALT_VARS = 4;
+const ALT_VAR_BYTES = 3500;
+
+export interface PlanOptions {
+  minimum: number;
+  maxVariants: number;
+}
+
+export interface ListRepo {
+  token: string;
+  prefix: string;
+  arch: string;
+  path: string;
+  sig: string;
+  disabled: boolean;
+  pubdate: string;
+  /** metalink facts: current details and alternates split into ALT_VARS chunks; null without repomd.xml details. */
+  facts: { current: string; alt: string[] } | null;
+}
+
+export interface ListPlan {
+  repos: ListRepo[];
+  aliases: Array<{ from: string; to: string; arch: string; token: string }>;
+  /** geo values: IPv4 ranges and IPv6 CIDRs → effective class id. */
+  geo4: Array<{ from: string; to: string; cls: string }>;
+  geo6: Array<{ cidr: string; cls: string }>;
+  geo6Default: string;
+  /** class id → class id with netblock/ASN ignored (netblock=0), only where different. */
+  noNetblock: Array<{ from: string; to: string }>;
+  /** `country=` pseudo classes: `${CC}${family}` → class id. */
+  countryClasses: Array<{ key: string; cls: string }>;
+  /** `${cls}|${sig}|${proto}` → `${L}/${splitVar}` */
+  blobs: Array<{ key: string; list: string; split: string }>;
+  splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
+  /** `${L}/${variant}` → first http(s) base URL, for redirect=1. */
+  firsts: Array<{ key: string; url: string }>;
+  /** Relative file path → content. */
+  files: Map<string, string>;
+  /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
+  index: { classes: Record<string, { keys: string[] }>; lists: Record<string, { variants: number; groups: Array<{ kind: string; hosts: string[] }> }> };
+  /** Pre-escaped literal strings for the error bodies. */
+  failurePubdate: string;
+  counts: Record<string, number>;
+  notes: string[];
+}
+
+interface HostInfo {
+  select: SelectHost;
+  name: string;
+  /** categoryId → validated public URLs in protocol preference order */
+  urls: Map<number, string[]>;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Netblocks of active hosts as ranges; DNS names come in already resolved (`resolved`). */
+export function netblockRanges(snapshot: Snapshot, resolved: ReadonlyMap<string, string[]>, notes: string[]): NetblockRange[] {
+  const out: NetblockRange[] = [];
+  let id = 0;
+  for (const h of snapshot.hosts) {
+    for (const nb of h.netblocks) {
+      const cidrs = nb.kind === 'dns' ? (resolved.get(nb.netblock) ?? []) : [nb.netblock];
+      if (nb.kind === 'dns' && cidrs.length === 0) notes.push(`${h.name}: netblock ${nb.netblock} did not resolve; ignored this run`);
+      for (const c of cidrs) {
+        const r = parseCidr(c);
+        if (!r) {
+          notes.push(`${h.name}: netblock ${JSON.stringify(c).slice(0, 60)} is not a CIDR; ignored`);
+          continue;
+        }
+        out.push({ id: ++id, hostId: h.id, family: r.family, start: r.start, end: r.end, prefix: r.prefix });
+      }
+    }
+  }
+  return out;
+}
+
+export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly NetblockRange[], opts: PlanOptions): ListPlan {
+  const notes: string[] = [];
+  const files = new Map<string, string>();
+
+  // Hosts and their validated URLs.
+  const hosts = new Map<number, HostInfo>();
+  for (const h of snapshot.hosts) {
+    hosts.set(h.id, {
+      name: h.name,
+      urls: new Map(),
+      select: {
+        id: h.id,
+        country: h.country,
+        weight: clampBandwidth(h.bandwidth),
+        private: h.private,
+        asn: h.asn,
+        asnClients: h.asnClients,
+        internet2Clients: h.internet2Clients,
+        countriesAllowed: h.countriesAllowed,
+        reachable4: h.reachableIpv4 !== false,
+        reachable6: h.reachableIpv6 !== false,
+      },
+    });
+  }
+  for (const hc of snapshot.hostCategories) {
+    const info = hosts.get(hc.hostId);
+    if (!info) continue;
+    const good: string[] = [];
+    for (const raw of hc.urls) {
+      const u = raw.replace(/\/+$/, '');
+      if (!SAFE.url.test(u)) {
+        notes.push(`${info.name}: URL ${JSON.stringify(raw).slice(0, 80)} has characters unsafe for nginx/XML; not listed`);
+        continue;
+      }
+      good.push(u);
+    }
+    good.sort((a, b) => PROTOCOL_ORDER.indexOf(schemeOf(a) as never) - PROTOCOL_ORDER.indexOf(schemeOf(b) as never) || (a < b ? -1 : a > b ? 1 : 0));
+    if (good.length) info.urls.set(hc.categoryId, good);
+  }
+
+  // Repositories, their eligible host sets (signatures) and facts.
+  const hcByCategory = new Map<number, typeof snapshot.hostCategories>();
+  for (const hc of snapshot.hostCategories) {
+    const list = hcByCategory.get(hc.categoryId) ?? [];
+    list.push(hc);
+    hcByCategory.set(hc.categoryId, list);
+  }
+  const sigs = new Map<string, { id: string; categoryId: number; hosts: number[] }>();
+  const repos: ListRepo[] = [];
+  const validRepos = snapshot.repositories.filter((r) => {
+    const ok = SAFE.repo.test(r.prefix) && SAFE.arch.test(r.arch) && SAFE.path.test(r.directory) && !r.prefix.includes('+');
+    if (!ok) notes.push(`repository ${JSON.stringify(`${r.prefix}/${r.arch}`).slice(0, 80)} (${JSON.stringify(r.directory).slice(0, 80)}) has unsafe characters; not served`);
+    return ok;
+  });
+  const newest = validRepos.reduce((t, r) => Math.max(t, r.repomd[0]?.createdAt.getTime() ?? 0), 0);
+  const failurePubdate = httpDate(new Date(newest));
+  for (const [i, r] of validRepos.entries()) {
+    const eligible = (hcByCategory.get(r.categoryId) ?? [])
+      .filter((hc) => isUpToDate(snapshot, hc, r.directoryId) && hosts.get(hc.hostId)?.urls.has(r.categoryId))
+      .map((hc) => hc.hostId)
+      .sort((a, b) => a - b);
+    const sigKey = `${r.categoryId}:${eligible.join(',')}`;
+    let sig = sigs.get(sigKey);
+    if (!sig) sigs.set(sigKey, (sig = { id: `s${sigs.size}`, categoryId: r.categoryId, hosts: eligible }));
+    repos.push({
+      token: `r${i}`,
+      prefix: r.prefix,
+      arch: r.arch,
+      path: r.directory,
+      sig: sig.id,
+      disabled: r.disabled,
+      pubdate: httpDate(r.repomd[0]?.createdAt ?? new Date(newest)),
+      facts: factsOf(r, notes),
+    });
+  }
+  const repoByName = new Map(repos.map((r) => [`${r.prefix}|${r.arch}`, r]));
+  const aliases: ListPlan['aliases'] = [];
+  for (const a of snapshot.aliases) {
+    if (!SAFE.repo.test(a.from)) {
+      notes.push(`repository alias ${JSON.stringify(a.from).slice(0, 60)} has unsafe characters; ignored`);
+      continue;
+    }
+    for (const r of repos) if (r.prefix === a.to && !repoByName.has(`${a.from}|${r.arch}`)) aliases.push({ from: a.from, to: a.to, arch: r.arch, token: r.token });
+  }
+
+  // The selection world.
+  const continentOfCc = (cc: string) => continentFor(cc, snapshot.continentRedirects);
+  const byContinent = new Map<string, string[]>();
+  for (const cc of [...COUNTRIES.keys()].sort()) {
+    const c = continentOfCc(cc);
+    if (!c) continue;
+    byContinent.set(c, [...(byContinent.get(c) ?? []), cc]);
+  }
+  const world: SelectWorld = {
+    hosts: new Map([...hosts].map(([id, h]) => [id, h.select])),
+    netblocks: new Map(netblocks.map((n) => [n.id, n])),
+    continentOf: continentOfCc,
+    countriesOf: (c) => byContinent.get(c) ?? [],
+    minimum: opts.minimum,
+  };
+
+  // Eligible sets per (signature, protocol set).
+  const sigProto: Array<{ sig: string; categoryId: number; proto: (typeof PROTOSETS)[number]; eligible: Set<number> }> = [];
+  for (const sig of sigs.values()) {
+    for (const proto of PROTOSETS) {
+      const eligible = new Set(sig.hosts.filter((id) => {
+        const urls = hosts.get(id)!.urls.get(sig.categoryId) ?? [];
+        return proto.protocols ? urls.some((u) => proto.protocols!.includes(schemeOf(u))) : urls.length > 0;
+      }));
+      sigProto.push({ sig: sig.id, categoryId: sig.categoryId, proto, eligible });
+    }
+  }
+
+  // The partition, and the nominal classes (country= requests, netblock=0).
+  const parts = ([4, 6] as Family[]).map((f) => ({ family: f, ...partition({ countries: geo.countries, netblocks, asns: geo.asns, research: geo.research }, f) }));
+  const queries = new Map<string, ClientQuery>();
+  for (const p of parts) {
+    for (const [key, k] of p.classes) {
+      queries.set(key, toQuery(k));
+      const bare = { ...k, netblocks: [], asn: null };
+      queries.set(classKeyString(bare), toQuery(bare));
+    }
+  }
+  const countryKeys: Array<{ key: string; q: string }> = [];
+  for (const cc of [...COUNTRIES.keys(), 'GLOBAL'].sort()) {
+    for (const family of [4, 6] as Family[]) {
+      const qk = `req|${family}|${cc}`;
+      queries.set(qk, { family, country: cc === 'GLOBAL' ? null : cc, netblocks: [], asn: null, research: false, requested: cc });
+      countryKeys.push({ key: `${cc}${family}`, q: qk });
+    }
+  }
+
+  // Select every (class, signature, protocol set); identical answers share one list.
+  const lists = new Map<string, { sel: Selection; categoryId: number; protocols: string[] | null }>();
+  const classSig = new Map<string, string>();
+  const classLists = new Map<string, string[]>();
+  for (const [qk, q] of queries) {
+    const ids: string[] = [];
+    for (const sp of sigProto) {
+      const sel = select(world, sp.eligible, q);
+      if (!sel.groups.length) {
+        ids.push('');
+        continue;
+      }
+      const content = JSON.stringify([sp.categoryId, sp.proto.protocols, sel.header, sel.groups.map((g) => [g.kind, g.weighted, g.hosts])]);
+      const L = sha(content).slice(0, 16);
+      if (!lists.has(L)) lists.set(L, { sel, categoryId: sp.categoryId, protocols: sp.proto.protocols });
+      ids.push(L);
+    }
+    classLists.set(qk, ids);
+    classSig.set(qk, ids.join(','));
+  }
+  // Effective classes: query keys with the same answers everywhere are one class.
+  const clsOfSig = new Map<string, string>();
+  const clsOf = new Map<string, string>();
+  const index: ListPlan['index'] = { classes: {}, lists: {} };
+  const orderedKeys = [...queries.keys()].sort();
+  for (const qk of orderedKeys) {
+    const s = classSig.get(qk)!;
+    let cls = clsOfSig.get(s);
+    if (!cls) {
+      cls = `c${clsOfSig.size}`;
+      clsOfSig.set(s, cls);
+      index.classes[cls] = { keys: [] };
+    }
+    clsOf.set(qk, cls);
+    index.classes[cls].keys.push(qk);
+  }
+
+  // Variants per list: blobs, split_clients profiles, redirect targets.
+  const splitsByProfile = new Map<string, string>();
+  const splits: ListPlan['splits'] = [];
+  const listSplit = new Map<string, string>();
+  const firsts: ListPlan['firsts'] = [];
+  let blobFiles = 0;
+  for (const L of [...lists.keys()].sort()) {
+    const { sel, categoryId, protocols } = lists.get(L)!;
+    const lead = sel.groups.findIndex((g) => g.hosts.length > 1);
+    const plan = lead < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[lead].hosts.map((id) => (sel.groups[lead].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
+    const profile = plan.units.join(',');
+    let split = splitsByProfile.get(profile);
+    if (!split) {
+      split = `ms_v${splitsByProfile.size}`;
+      splitsByProfile.set(profile, split);
+      splits.push({ name: split, buckets: buckets(plan.units) });
+    }
+    listSplit.set(L, split);
+    index.lists[L] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
+    for (const [j, firstIdx] of plan.first.entries()) {
+      const order: number[] = [];
+      for (const [gi, g] of sel.groups.entries()) {
+        const rand = seededRandom(`${L}|${j}|${gi}`);
+        const w = (id: number) => (g.weighted ? world.hosts.get(id)!.weight : 1);
+        if (gi === lead) {
+          const head = g.hosts[firstIdx];
+          order.push(head, ...weightedShuffle(g.hosts.filter((id) => id !== head), w, rand));
+        } else order.push(...weightedShuffle(g.hosts, w, rand));
+      }
+      const fhosts: FormatHost[] = order.map((id) => {
+        const h = hosts.get(id)!;
+        return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
+      });
+      files.set(`lists/o/${L}/${j}.ml`, mirrorlistBlob(sel.header, fhosts, protocols));
+      files.set(`lists/o/${L}/${j}.mt`, metalinkBlob(fhosts, protocols));
+      blobFiles += 2;
+      const first = firstHttpUrl(fhosts, protocols);
+      if (first) firsts.push({ key: `${L}/${j}`, url: first });
+    }
+  }
+
+  // nginx map rows.
+  const blobs: ListPlan['blobs'] = [];
+  const seenCls = new Set<string>();
+  for (const qk of orderedKeys) {
+    const cls = clsOf.get(qk)!;
+    if (seenCls.has(cls)) continue;
+    seenCls.add(cls);
+    const ids = classLists.get(qk)!;
+    sigProto.forEach((sp, i) => {
+      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: ids[i], split: listSplit.get(ids[i])! });
+    });
+  }
+  const geo4 = geoRanges(parts.find((p) => p.family === 4)!.segments, clsOf);
+  const { entries: geo6, fallback: geo6Default } = geoCidrs(parts.find((p) => p.family === 6)!.segments, clsOf);
+  const noNetblock: ListPlan['noNetblock'] = [];
+  const nbSeen = new Set<string>();
+  for (const p of parts) {
+    for (const [key, k] of p.classes) {
+      const from = clsOf.get(key)!;
+      const to = clsOf.get(classKeyString({ ...k, netblocks: [], asn: null }))!;
+      if (from !== to && !nbSeen.has(from)) {
+        nbSeen.add(from);
+        noNetblock.push({ from, to });
+      }
+    }
+  }
+  const countryClasses = countryKeys.map((c) => ({ key: c.key, cls: clsOf.get(c.q)! }));
+
+  files.set('lists/index.json', JSON.stringify(index, null, 1) + '\n');
+  const counts = {
+    hosts: snapshot.hosts.length,
+    repositories: repos.filter((r) => !r.disabled).length,
+    signatures: sigs.size,
+    classes: seenCls.size,
+    partitionRanges: parts.reduce((n, p) => n + p.segments.length, 0),
+    geo4Ranges: geo4.length,
+    geo6Cidrs: geo6.length,
+    lists: lists.size,
+    listFiles: blobFiles,
+    splitProfiles: splits.length,
+    blobMapEntries: blobs.length,
+  };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, files, index, failurePubdate, counts, notes };
+}
+
+/** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */
+function firstHttpUrl(hosts: readonly FormatHost[], protocols: readonly string[] | null): string | undefined {
+  for (const h of hosts) {
+    const urls = h.urls.filter((u) => !protocols || protocols.includes(schemeOf(u)));
+    const u = urls.find((x) => schemeOf(x) === 'https') ?? urls.find((x) => schemeOf(x) === 'http');
+    if (u) return u;
+  }
+  return undefined;
+}
+
+function toQuery(k: ClassKey): ClientQuery {
+  return { family: k.family, country: k.country, netblocks: k.netblocks, asn: k.asn, research: k.research };
+}
+
+function factsOf(r: SnapshotRepository, notes: string[]): ListRepo['facts'] {
+  const history = r.repomd.filter((d) => [d.md5, d.sha1, d.sha256, d.sha512].every((h) => h === null || SAFE.hex.test(h)));
+  if (history.length !== r.repomd.length) notes.push(`${r.prefix}/${r.arch}: repomd.xml history has non-hex hashes; those versions left out`);
+  if (!history.length) return null;
+  const { current, alternates } = metalinkFacts(history);
+  // Pack alternates into at most ALT_VARS nginx values under the config token limit.
+  const alt: string[] = [];
+  let chunk: string[] = [];
+  let size = 0;
+  const all = alternates;
+  for (const a of all) {
+    if (size + a.length > ALT_VAR_BYTES && chunk.length) {
+      alt.push(chunk.join(''));
+      chunk = [];
+      size = 0;
+    }
+    if (alt.length === ALT_VARS) break;
+    chunk.push(a);
+    size += a.length;
+  }
+  if (chunk.length && alt.length < ALT_VARS) alt.push(chunk.join(''));
+  const kept = alt.join('').split('<mm0:alternate>').length - 1;
+  if (kept < all.length) notes.push(`${r.prefix}/${r.arch}: ${all.length - kept} old repomd.xml versions beyond the alternates cap left out`);
+  // Opening and closing tags go around the whole set.
+  if (alt.length) {
+    alt[0] = '   <mm0:alternates>\n' + alt[0];
+    alt[alt.length - 1] += '   </mm0:alternates>\n';
+  }
+  return { current, alt };
+}
+
+function buckets(units: readonly number[]): Array<{ percent: string; value: string }> {
+  return units.map((u, i) => ({ percent: i === units.length - 1 ? '*' : `${(u / 100).toFixed(2)}%`, value: String(i) }));
+}
+
+function geoRanges(segments: readonly Segment[], clsOf: ReadonlyMap<string, string>): ListPlan['geo4'] {
+  const out: Array<{ start: bigint; end: bigint; cls: string }> = [];
+  for (const s of segments) {
+    const cls = clsOf.get(s.key)!;
+    const last = out[out.length - 1];
+    if (last && last.cls === cls && last.end + 1n === s.start) last.end = s.end;
+    else out.push({ start: s.start, end: s.end, cls });
+  }
+  // nginx looks IPv6 addresses up in a `ranges` geo as 255.255.255.255: keep that address
+  // out of every class so the IPv6 lookup takes over (no IPv4 client has that address).
+  const top = (1n << 32n) - 1n;
+  const last = out[out.length - 1];
+  if (last.start === top) out.pop();
+  else last.end = top - 1n;
+  return out.map((r) => ({ from: formatIp(r.start, 4), to: formatIp(r.end, 4), cls: r.cls }));
+}
+
+function geoCidrs(segments: readonly Segment[], clsOf: ReadonlyMap<string, string>): { entries: ListPlan['geo6']; fallback: string } {
+  const merged: Array<{ start: bigint; end: bigint; cls: string }> = [];
+  for (const s of segments) {
+    const cls = clsOf.get(s.key)!;
+    const last = merged[merged.length - 1];
+    if (last && last.cls === cls && last.end + 1n === s.start) last.end = s.end;
+    else merged.push({ start: s.start, end: s.end, cls });
+  }
+  // The class covering most ranges becomes the geo default; the rest are listed.
+  const weight = new Map<string, number>();
+  for (const m of merged) weight.set(m.cls, (weight.get(m.cls) ?? 0) + rangeToCidrs(m.start, m.end, 6).length);
+  let fallback = merged[0].cls;
+  for (const [cls, n] of [...weight].sort((a, b) => (a[0] < b[0] ? -1 : 1))) if (n > (weight.get(fallback) ?? 0)) fallback = cls;
+  const entries: ListPlan['geo6'] = [];
+  for (const m of merged) {
+    if (m.cls === fallback) continue;
+    for (const cidr of rangeToCidrs(m.start, m.end, 6)) entries.push({ cidr, cls: m.cls });
+  }
+  return { entries, fallback };
+}
