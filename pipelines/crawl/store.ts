@@ -69,10 +69,11 @@ export async function loadMaster(db: Queryable, categoryId: number, name: string
   );
   const dirs: MasterDir[] = dirsRes.rows.map((d) => ({ id: d.id, name: d.name, readable: d.readable, ctime: Number(d.ctime), files: parseFiles(d.files) }));
   const byName = new Map(dirs.map((d) => [normDir(d.name), d]));
+  // A repository in an unreadable (pre-bitflip) directory is never required of a mirror.
   const reposRes = await db.query<{ id: number; prefix: string; arch: string; directory_id: number; dir_name: string }>(
     `SELECT r.id, r.prefix, r.arch, r.directory_id, d.name AS dir_name
        FROM repository r JOIN directory d ON d.id = r.directory_id
-      WHERE r.category_id = $1 AND NOT r.disabled ORDER BY r.prefix, r.arch`,
+      WHERE r.category_id = $1 AND NOT r.disabled AND d.readable ORDER BY r.prefix, r.arch`,
     [categoryId],
   );
   const repos: MasterRepo[] = reposRes.rows.map((r) => {

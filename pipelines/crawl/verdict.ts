@@ -112,14 +112,12 @@ export function wantedPaths(cat: MasterCategory): { dirs: Set<string>; files: Se
  * never required and get no verdict.
  */
 export function compareListing(cat: MasterCategory, listing: MirrorListing): { verdicts: Verdict[]; propagation: Map<number, VersionsBehind> } {
-  const verdicts: Verdict[] = [];
-  const repoByDir = new Map(cat.repos.map((r) => [r.dirId, r]));
-  const propagation = new Map<number, VersionsBehind>();
+  const problemsOf = new Map<number, string[] | 'missing'>();
   for (const d of cat.dirs) {
     if (!d.readable) continue;
     const name = normDir(d.name);
     if (!listing.dirs.has(name)) {
-      verdicts.push({ dirId: d.id, up2date: false, reason: 'directory missing on mirror' });
+      problemsOf.set(d.id, 'missing');
       continue;
     }
     const problems: string[] = [];
@@ -128,23 +126,35 @@ export function compareListing(cat: MasterCategory, listing: MirrorListing): { v
       if (have === undefined) problems.push(`${f.name} missing`);
       else if (have !== f.size) problems.push(`${f.name} is ${have} bytes, master ${f.size}`);
     }
-    const repo = repoByDir.get(d.id);
-    if (repo) {
-      const size = listing.files.get(joinDir(name, 'repodata/repomd.xml'));
-      const current = repo.history[0]?.size;
-      if (size === undefined) problems.push('repodata/repomd.xml missing');
-      else if (current != null && size !== current) problems.push(`repodata/repomd.xml is ${size} bytes, master ${current}${sizeBehind(repo, size)}`);
-    }
-    verdicts.push(
-      problems.length
-        ? { dirId: d.id, up2date: false, reason: problems.length === 1 ? problems[0]! : `${problems.length} files differ (first: ${problems[0]})` }
-        : { dirId: d.id, up2date: true, reason: `all ${d.files.length} listed files match` },
-    );
+    problemsOf.set(d.id, problems);
   }
+  // A repository directory is only as fresh as its repodata/: repomd.xml at the
+  // current size and the metadata files the master lists.
+  for (const repo of cat.repos) {
+    const own = problemsOf.get(repo.dirId);
+    if (own === undefined || own === 'missing') continue;
+    const size = listing.files.get(joinDir(repo.dirName, 'repodata/repomd.xml'));
+    const current = repo.history[0]?.size;
+    if (size === undefined) own.push('repodata/repomd.xml missing');
+    else if (current != null && size !== current) own.push(`repodata/repomd.xml is ${size} bytes, master ${current}${sizeBehind(repo, size)}`);
+    const sub = repo.repodataDirId === null ? undefined : problemsOf.get(repo.repodataDirId);
+    if (sub && sub !== 'missing') own.push(...sub.filter((p) => !p.startsWith('repomd.xml ')).map((p) => `repodata/${p}`));
+  }
+  const verdicts: Verdict[] = [];
+  for (const d of cat.dirs) {
+    const problems = problemsOf.get(d.id);
+    if (problems === undefined) continue;
+    if (problems === 'missing') verdicts.push({ dirId: d.id, up2date: false, reason: 'directory missing on mirror' });
+    else if (problems.length) verdicts.push({ dirId: d.id, up2date: false, reason: problems.length === 1 ? problems[0]! : `${problems.length} files differ (first: ${problems[0]})` });
+    else verdicts.push({ dirId: d.id, up2date: true, reason: `all ${d.files.length} listed files match` });
+  }
+  const propagation = new Map<number, VersionsBehind>();
   for (const r of cat.repos) {
     if (!r.key) continue;
     const size = listing.files.get(joinDir(r.dirName, 'repodata/repomd.xml'));
-    propagation.set(r.id, size === undefined ? null : versionBySize(r, size));
+    const fresh = verdicts.find((v) => v.dirId === r.dirId)?.up2date;
+    // Sizes only: a fresh directory is current; a stale one is the newest older push of that size.
+    propagation.set(r.id, size === undefined ? null : fresh ? 0 : olderBySize(r, size));
   }
   return { verdicts, propagation };
 }
@@ -152,6 +162,11 @@ export function compareListing(cat: MasterCategory, listing: MirrorListing): { v
 /** rsync gives sizes only: the newest version with that size (sizes can collide). */
 export function versionBySize(repo: MasterRepo, size: number): number {
   const k = repo.history.findIndex((v) => v.size === size);
+  return k < 0 ? 3 : Math.min(k, 3);
+}
+
+function olderBySize(repo: MasterRepo, size: number): number {
+  const k = repo.history.findIndex((v, i) => i > 0 && v.size === size);
   return k < 0 ? 3 : Math.min(k, 3);
 }
 

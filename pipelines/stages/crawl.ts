@@ -4,6 +4,7 @@
 // accounting, crawl log and propagation samples in one transaction per host.
 // Hosts that answered are written as they finish; failed hosts wait for the outage
 // guard, which holds back every failure when most hosts fail at once.
+import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { mapLimited } from '../core/concurrency.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Failure, Stage, StageContext, StageResult } from '../core/types.ts';
@@ -28,6 +29,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const targets = (await loadTargets(ctx.db, opts)).filter((t) => !opts.shard || shardOf(t.name, opts.shard.count) === opts.shard.index);
   if (opts.host && targets.length === 0) throw new UsageError(`no active public host named ${opts.host}${opts.category ? ` carrying ${opts.category}` : ''}`);
   const masters = await loadMasters(ctx, targets);
+  // Every host in flight listens on the run's signal (its own deadline hangs off it).
+  setMaxListeners(Math.max(defaultMaxListeners, cfg.concurrency * 4 + 16), ctx.signal);
   const deps: CrawlDeps = { config: cfg, resolver: opts.resolver, signal: ctx.signal, rsyncPath: opts.rsyncPath };
 
   const bar = ctx.progress('crawl', targets.length);
