@@ -38,6 +38,7 @@ export interface PublishEvent {
 
 /** Generation ids are directory names we also put in nginx paths and logs. */
 export const GENERATION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const BUILD_TEMP = /\.tmp-[0-9]+$/;
 
 export function currentLink(outDir: string): string {
   return path.join(outDir, 'current');
@@ -76,8 +77,9 @@ export function listGenerations(outDir: string): GenerationInfo[] {
   }
   const out: GenerationInfo[] = [];
   for (const id of names) {
-    // Dot-names are build's temp dirs and our trash: never candidates.
-    if (!GENERATION_ID.test(id)) continue;
+    // Dot-names (our trash) and build's `<id>.tmp-<pid>` dirs are never candidates:
+    // build writes the manifest before renaming its temp dir into place.
+    if (!GENERATION_ID.test(id) || BUILD_TEMP.test(id)) continue;
     const dir = path.join(base, id);
     let manifest: Manifest;
     let stat: fs.Stats;

@@ -177,3 +177,14 @@ describe('publish stage with real nginx', () => {
     assert.equal(r.stats?.nginxTest, requireTool(t, 'nginx', 'nginx-light') ? 'passed' : 'skipped');
   });
 });
+
+test('a build temp dir with a manifest (build died before its rename) is never published', async (t) => {
+  if (!requireTool(t, 'nginx', 'nginx-light')) return;
+  const out = tempDir(t);
+  const config = testConfig(out);
+  makeGeneration(out, 'g1', { createdAt: T(1) });
+  makeGeneration(out, 'g2.tmp-4242', { createdAt: T(2) });
+  const r = await publish(stageContext(config).ctx);
+  assert.equal(r.stats?.generation, 'g1');
+  assert.deepEqual(listGenerations(out).map((g) => g.id), ['g1']);
+});
