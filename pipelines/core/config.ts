@@ -132,6 +132,31 @@ export const ConfigSchema = z
         propagationDays: 14,
       }),
     fileDetailRetentionDays: z.number().min(0).default(3),
+    /** What the generated mirror-admin guide (/mirroring/) tells mirror admins. */
+    mirroring: z
+      .object({
+        /** Public URL of this project's nginx (metalinks, /rsync_acl, report uploads). */
+        serverUrl: z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/, 'must be an http(s) URL without credentials or query').default('https://mirrors.example.org/'),
+        /** Host offering the master rsync modules to mirrors. */
+        rsyncHost: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be a host name (and optional port)').default('dl.example.org'),
+        modules: z
+          .array(
+            z
+              .object({
+                name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits and ._- only'),
+                /** The category the module carries (its path is the category's topdir). */
+                category: z.string().optional(),
+                path: relPath.optional(),
+                description: z.string().default(''),
+              })
+              .strict(),
+          )
+          .default([]),
+        excludes: z.array(z.string()).default(['.~tmp~/', '.snapshot/']),
+        contact: z.string().default(''),
+      })
+      .strict()
+      .prefault({}),
     probe: z
       .object({
         /** Consecutive failed probes before a host is taken out of the lists. */
