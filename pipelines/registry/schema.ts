@@ -96,10 +96,14 @@ const countryCode = z
     if (/^[A-Z]{2}$/.test(v) && !isCountryCode(v)) ctx.addIssue({ code: 'custom', message: `"${v}" is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)` });
   });
 
-const registryUrl = z.string().superRefine((url, ctx) => {
-  const problem = urlProblem(url);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+const registryUrl = z
+  .string()
+  .superRefine((url, ctx) => {
+    const problem = urlProblem(url);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  // For the JSON Schema only; the refinement above is the real check.
+  .meta({ pattern: "^(https?|ftp|rsync)://[^\\s'\"`;{}$\\\\<>@/]+(/[^\\s'\"`;{}$\\\\<>?#]*)?$", description: 'http, https, ftp or rsync URL; no credentials, whitespace, quotes or ;{}$\\<>' });
 
 const netblock = z.string().superRefine((s, ctx) => {
   try {
