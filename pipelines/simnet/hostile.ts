@@ -71,11 +71,15 @@ export async function startHostileHttp(mode: HostileHttp, opts: { address?: stri
     switch (mode) {
       case 'drip':
         res.writeHead(200, { 'content-type': 'text/xml', 'content-length': '4096' });
-        every(1000, () => res.write('<'));
+        every(1000, () => (res.write('<'), true));
         return;
       case 'endless':
         res.writeHead(200, { 'content-type': 'text/xml' });
-        every(1, () => res.write(Buffer.alloc(64 * 1024, 0x20)));
+        // Never ends; paced by backpressure, stops when the client goes away.
+        const more = () => {
+          while (!res.destroyed) if (!res.write(Buffer.alloc(64 * 1024, 0x20))) return void res.once('drain', more);
+        };
+        more();
         return;
       case 'huge':
       case 'huge-declared': {
