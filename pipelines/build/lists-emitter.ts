@@ -104,14 +104,15 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     rows: plan.repos.filter((r) => r.facts && r.facts.alt[i]).map((r) => ({ token: r.token, value: ngxString(r.facts!.alt[i]) })),
   }));
   const view = {
+    mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, 1) * 2))),
     trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
     geo4: plan.geo4.map((g) => ({ from: g.from, to: g.to, cls: checked(cls, 'class', g.cls) })),
     geo6: plan.geo6.map((g) => ({ cidr: g.cidr, cls: checked(cls, 'class', g.cls) })),
     geo6Default: checked(cls, 'class', plan.geo6Default),
     noNetblock: plan.noNetblock,
-    countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => ({ upper: checked(/^[A-Z]+$/, 'country', c), lower: c.toLowerCase() })),
+    countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)),
     countryClasses: plan.countryClasses,
-    protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap((s) => (s.includes(',') ? [s, s.replace(',', '%2C'), s.replace(',', '%2c')] : [s])).map((spelling) => ({ spelling, token: p.token }))),
+    protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap((s) => (s.includes(',') ? [s, s.replace(',', '%2C')] : [s])).map((spelling) => ({ spelling, token: p.token }))),
     repoKeys,
     echoRepos,
     echoArches,
