@@ -78,7 +78,7 @@ export function publicListPages(f: Facts): PublicPage[] {
   const cats = [...f.data.categories].sort((a, b) => cmp(a.name, b.name));
   const index: Scope = {
     title: 'Public mirror list', path: 'publiclist/index.html', crumbs: [], categoryId: null, repos: [], detailed: false,
-    childKind: 'Category', children: [],
+    childKind: 'Categories', children: [],
   };
   scopes.push(index);
   for (const c of cats) {
@@ -88,13 +88,13 @@ export function publicListPages(f: Facts): PublicPage[] {
     const versions = new Map<string, PublicRepository[]>();
     for (const r of repos) versions.set(versionOf(r.prefix), [...(versions.get(versionOf(r.prefix)) ?? []), r]);
     const catCrumbs = [{ label: 'Public mirror list', href: 'publiclist/index.html' }];
-    const catScope: Scope = { title: c.name, path: `${catPath}/index.html`, crumbs: catCrumbs, categoryId: c.id, repos, detailed: false, childKind: 'Version', children: [] };
+    const catScope: Scope = { title: c.name, path: `${catPath}/index.html`, crumbs: catCrumbs, categoryId: c.id, repos, detailed: false, childKind: 'Versions', children: [] };
     scopes.push(catScope);
     for (const [version, vrepos] of [...versions.entries()].sort(([a], [b]) => compareVersions(a, b))) {
       const vPath = `${catPath}/${slug(version)}`;
       catScope.children.push({ label: version, path: `${vPath}/index.html`, repos: vrepos, categoryId: c.id });
       const vCrumbs = [...catCrumbs, { label: c.name, href: catScope.path }];
-      const vScope: Scope = { title: `${c.name} ${version}`, path: `${vPath}/index.html`, crumbs: vCrumbs, categoryId: c.id, repos: vrepos, detailed: false, childKind: 'Architecture', children: [] };
+      const vScope: Scope = { title: `${c.name} ${version}`, path: `${vPath}/index.html`, crumbs: vCrumbs, categoryId: c.id, repos: vrepos, detailed: false, childKind: 'Architectures', children: [] };
       scopes.push(vScope);
       const arches = new Map<string, PublicRepository[]>();
       for (const r of vrepos) arches.set(r.arch, [...(arches.get(r.arch) ?? []), r]);

@@ -157,6 +157,18 @@ export async function loadFixture(db: Queryable, opts: { xss?: boolean } = {}): 
     }
   }
 
+  // The crawler's log for one host (sql/003_crawl_log.sql): an older failure, the newest success.
+  for (const [at, ok, summary, lines] of [
+    ['2026-11-20T04:30:00Z', false, 'rsync exited 10 (connection refused)', ['rsync://ftp.nordic.example.net/fedora/: error in socket IO (code 10)']],
+    ['2026-11-20T10:30:00Z', true, x(2, '2 of 5 directories up to date'), ['listed 5 directories over rsync', x(3, 'updates/41/Everything/x86_64: repomd.xml size differs')]],
+  ] as const) {
+    await db.query(
+      `INSERT INTO crawl_log (host_id, started_at, duration_ms, method, ok, error_kind, summary, requests, budget, dirs_up2date, dirs_stale, lines)
+       VALUES ($1, $2, 61000, 'rsync', $3, $4, $5, 1, 27, $6, $7, $8)`,
+      [ids.hosts['ftp.nordic.example.net'], at, ok, ok ? null : 'refused', summary, ok ? 2 : 0, ok ? 3 : 0, JSON.stringify(lines)],
+    );
+  }
+
   // Two finished runs and the running one.
   const stages = (buildMs: number) => [
     { stage: 'crawl', status: 'ok', durationMs: 65_000, counts: { ok: 5, failed: 1, skipped: 1 } },

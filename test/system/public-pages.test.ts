@@ -60,7 +60,9 @@ describeBackends('public pages', (backend) => {
     assert.equal(data.runs[0]!.stages.find((s) => s.stage === 'build')?.durationMs, 5100);
     assert.deepEqual(data.ingestTotals, { ok: 4, failed: 2 });
     assert.equal(data.repositories.find((r) => r.id === ids.repos['fedora-42/x86_64'])?.readable, false);
-    assert.equal(data.crawlLogs.size, 0);
+    const log = data.crawlLogs.get(ids.hosts['ftp.nordic.example.net']!)!;
+    assert.deepEqual(log.map((l) => [l.ok, l.errorKind, l.dirsStale]), [[true, null, 3], [false, 'refused', 0]], 'newest first');
+    assert.equal(log[0]!.lines[0], 'listed 5 directories over rsync');
   });
 
   it('writes the public list, JSON, status, map, ACL and metrics; private and inactive hosts never public', async (t) => {
@@ -81,7 +83,7 @@ describeBackends('public pages', (backend) => {
       assert.ok(!text.includes('acme'), `private site appears in ${page}`);
     }
     // Grouped by continent then country, with counts.
-    assert.match(index, /<h2>Europe <small>\(2 mirrors\)<\/small><\/h2>[\s\S]*<h3 id="cc-EU-FI">Finland <small>\(1\)<\/small><\/h3>[\s\S]*<h3 id="cc-EU-SE">Sweden/);
+    assert.match(index, /<h2>Europe <small>\(2\)<\/small><\/h2>[\s\S]*<h3 id="cc-EU-FI">Finland <small>\(1\)<\/small><\/h3>[\s\S]*<h3 id="cc-EU-SE">Sweden/);
     assert.ok(index.indexOf('id="c-EU"') < index.indexOf('id="c-NA"') && index.indexOf('id="c-NA"') < index.indexOf('id="c-OC"'));
     assert.match(index, /mirror\.example\.edu<\/a> <span class="badge"[^>]*>Internet2/);
     assert.match(index, /Bandwidth 10 Gbit\/s/);
@@ -118,6 +120,8 @@ describeBackends('public pages', (backend) => {
     assert.match(ftp, /2\/5 repositories up to date \(40%\)/);
     assert.match(ftp, /updates-released-f41\/x86_64<\/td><td>stale at 2026-11-20 10:30 UTC: repomd\.xml sha256 matches the version 2 pushes ago/);
     assert.match(ftp, /rawhide\/x86_64<\/a><\/td><td>stale at/);
+    assert.match(ftp, /<h3>2026-11-20 10:30 UTC · rsync · <span class="ok">ok<\/span><\/h3>\s*<p>2 of 5 directories up to date — 61\.0 s, 1 of a budget of 27 requests, 2 up to date, 3 stale<\/p>/);
+    assert.match(ftp, /<span class="stale">failed \(refused\)<\/span>[\s\S]*<pre>rsync:\/\/ftp\.nordic\.example\.net\/fedora\/: error in socket IO \(code 10\)<\/pre>/);
     const syd = read(dir, 'status/hosts/syd.pacific.example.org.html');
     assert.match(syd, /disabled by the crawler<\/th><td class="stale">four failed crawls: connection refused/);
     assert.match(syd, /consecutive failed crawls<\/th><td>4</);
