@@ -52,6 +52,7 @@ export interface RepoInfo {
   dir: string;
   repomd: string;
   sha256: string;
+  sha512: string;
   size: number;
 }
 
@@ -60,7 +61,8 @@ export async function createRepo(dir: string): Promise<RepoInfo> {
   await run('createrepo_c', ['--quiet', '--no-database', dir], { timeout: 60_000 });
   const repomd = path.join(dir, 'repodata', 'repomd.xml');
   const data = fs.readFileSync(repomd);
-  return { dir, repomd, sha256: crypto.createHash('sha256').update(data).digest('hex'), size: data.length };
+  const hex = (alg: string) => crypto.createHash(alg).update(data).digest('hex');
+  return { dir, repomd, sha256: hex('sha256'), sha512: hex('sha512'), size: data.length };
 }
 
 /** Copies a tree (packages + repodata) the way a mirror's rsync would. */
@@ -90,7 +92,6 @@ export async function dnfRepoquery(workDir: string, repo: { id: string; metalink
   fs.writeFileSync(path.join(reposdir, `${repo.id}.repo`), lines.join('\n') + '\n');
   const common = [
     '-y',
-    '-v',
     `--installroot=${root}`,
     `--setopt=reposdir=${reposdir}`,
     '--setopt=install_weak_deps=False',
@@ -103,7 +104,7 @@ export async function dnfRepoquery(workDir: string, repo: { id: string; metalink
     `--repo=${repo.id}`,
   ];
   try {
-    const mk = await run('dnf', [...common, 'makecache'], { timeout: 120_000, maxBuffer: 32 << 20 });
+    const mk = await run('dnf', [...common, '-v', 'makecache'], { timeout: 120_000, maxBuffer: 32 << 20 });
     const q = await run('dnf', [...common, '-C', 'repoquery', '--qf', '%{name}-%{version}-%{release}', ...query], { timeout: 120_000, maxBuffer: 32 << 20 });
     return { code: 0, stdout: q.stdout, stderr: mk.stdout + mk.stderr + q.stderr };
   } catch (err) {
