@@ -256,15 +256,19 @@ export async function rsyncFetch(url: string, names: readonly string[], opts: Rs
   if (names.length === 0) return out;
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mirrorsmith-fetch-'));
   try {
+    // rsync 3.x resolves --files-from names against the module root when the source
+    // is a path inside a daemon module, so names are sent from the module root.
+    const m = /^(rsync:\/\/[^/]+\/[^/]+\/)(.*)$/.exec(url);
+    const [moduleUrl, sub] = m ? [m[1]!, m[2]!] : [url, ''];
     const list = path.join(tmp, 'files-from');
-    await fsp.writeFile(list, Buffer.concat(names.flatMap((n) => [nameToBytes(n), Buffer.from([0])])));
+    await fsp.writeFile(list, Buffer.concat(names.flatMap((n) => [nameToBytes(sub + n), Buffer.from([0])])));
     const dest = path.join(tmp, 'data');
     await fsp.mkdir(dest);
-    const r = await runRsync([...rsyncBase(opts), '--from0', `--files-from=${list}`, url, dest + '/'], opts);
+    const r = await runRsync([...rsyncBase(opts), '--from0', `--files-from=${list}`, moduleUrl, dest + '/'], opts);
     if (r.code !== 0 && r.code !== 23 && r.code !== 24) throw rsyncFailure('fetching from', url, r);
     for (const n of names) {
       try {
-        out.set(n, await fsp.readFile(absPath(dest, n)));
+        out.set(n, await fsp.readFile(absPath(dest, sub + n)));
       } catch (err) {
         out.set(n, new Error(`not fetched from ${url}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
       }

@@ -1,0 +1,296 @@
+// scan-master end to end: the demo tree with createrepo_c repodata, scanned from
+// the filesystem, from a real rsync daemon on 127.0.0.1 and from the
+// fullfiletimelist; rescans, the bitflip and bad input.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { promisify } from 'node:util';
+import { CategorySchema, parseConfig, type CategoryConfig } from '../../pipelines/core/config.ts';
+import type { Db } from '../../pipelines/core/db.ts';
+import { memoryLogger } from '../../pipelines/core/log.ts';
+import { DEMO_CATEGORIES, generateDemoMasterTree, pushDemoUpdate, writeFullFileTimeList } from '../../pipelines/demo/master-tree.ts';
+import { listRepositories } from '../../pipelines/master/queries.ts';
+import { scanCategory, type ScanFigures } from '../../pipelines/master/scan.ts';
+import { run as runScanStage } from '../../pipelines/stages/scan-master.ts';
+import { describeBackends, freshDb, type Backend } from '../helpers/db.ts';
+import { requireTool } from '../helpers/system.ts';
+
+const execFileP = promisify(execFile);
+const LINUX = CategorySchema.parse(DEMO_CATEGORIES[0]);
+const EPEL = CategorySchema.parse(DEMO_CATEGORIES[1]);
+
+function tools(t: TestContext): boolean {
+  return Boolean(requireTool(t, 'createrepo_c', 'createrepo-c') && requireTool(t, 'rpmbuild', 'rpm') && requireTool(t, 'rsync'));
+}
+
+/** A small demo tree (one release + the pre-bitflip one, x86_64, EPEL 9) in a temp dir. */
+async function demoTree(t: TestContext): Promise<{ base: string; root: string }> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-scan-'));
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  const root = path.join(base, 'master');
+  const tree = await generateDemoMasterTree(root, { releases: [41], arches: ['x86_64'], epel: ['9'] });
+  assert.equal(tree.tool, 'createrepo_c');
+  return { base, root };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real rsync daemon on 127.0.0.1 serving `root` as module `pub`; stopped when the test ends. */
+async function rsyncDaemon(t: TestContext, root: string): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-rsyncd-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'rsyncd.conf');
+  // As root the daemon would drop to nobody and could not list the 0750 pre-bitflip
+  // tree that the master's own scan account can; keep the invoking user.
+  const ids = process.getuid?.() === 0 ? 'uid = 0\ngid = 0\n' : '';
+  fs.writeFileSync(conf, `pid file = ${dir}/rsyncd.pid\nuse chroot = no\n${ids}[pub]\n  path = ${root}\n  read only = yes\n`);
+  const child = spawn('rsync', ['--daemon', '--no-detach', '--address', '127.0.0.1', '--port', String(port), '--config', conf], { stdio: 'ignore' });
+  t.after(() => {
+    child.kill('SIGTERM');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (up) return `rsync://127.0.0.1:${port}/pub`;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('rsync daemon did not start');
+}
+
+const withSource = (c: CategoryConfig, source: CategoryConfig['source'], extra: Partial<CategoryConfig> = {}): CategoryConfig => ({ ...c, source, ...extra });
+
+async function scan(db: Db, category: CategoryConfig, base: string, prefer: 'auto' | 'listing' = 'listing'): Promise<ScanFigures> {
+  return scanCategory({ db, category, baseDir: base, retentionDays: 3, prefer, timeoutMs: 30_000 });
+}
+
+/** The scan's tables in comparable form (ids replaced by names). */
+async function tables(db: Db, opts: { ctime?: boolean; mtime?: boolean } = {}) {
+  const dirs = await db.query<{ category: string; name: string; readable: boolean; ctime: number; files: Array<{ name: string; size: number; mtime: number }> }>(
+    'SELECT c.name AS category, d.name, d.readable, d.ctime, d.files FROM directory d JOIN category c ON c.id = d.category_id ORDER BY c.name, d.name',
+  );
+  const repos = await db.query(
+    'SELECT r.prefix, r.arch, c.name AS category, d.name AS dir, r.disabled, r.error FROM repository r JOIN category c ON c.id = r.category_id JOIN directory d ON d.id = r.directory_id ORDER BY r.prefix, r.arch',
+  );
+  const details = await db.query(
+    'SELECT d.name AS dir, fd.filename, fd.size, fd.md5, fd.sha1, fd.sha256, fd.sha512, fd."timestamp" FROM file_detail fd JOIN directory d ON d.id = fd.directory_id ORDER BY d.name, fd.filename, fd.id',
+  );
+  return {
+    directory: dirs.rows.map((d) => ({
+      ...d,
+      ctime: opts.ctime ? d.ctime : undefined,
+      files: d.files.map((f) => ({ ...f, mtime: opts.mtime === false ? undefined : f.mtime })),
+    })),
+    repository: repos.rows,
+    file_detail: details.rows,
+  };
+}
+
+/** xmin of every scan-owned row: a rewritten row gets a new one. */
+async function rowVersions(db: Db): Promise<string[]> {
+  const { rows } = await db.query<{ v: string }>(
+    `SELECT 'd' || id || ':' || xmin::text AS v FROM directory UNION ALL SELECT 'r' || id || ':' || xmin::text FROM repository UNION ALL SELECT 'f' || id || ':' || xmin::text FROM file_detail ORDER BY 1`,
+  );
+  return rows.map((r) => r.v);
+}
+
+describeBackends('scan-master', (backend: Backend) => {
+  test('walk, rsync listing and fullfiletimelist give identical directory/repository/file_detail tables', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const url = await rsyncDaemon(t, root);
+    const results = [];
+    const { db } = await freshDb(t, backend);
+    for (const [label, source, prefer] of [
+      ['walk', { type: 'local', path: 'master' }, 'listing'],
+      ['fullfiletimelist (local)', { type: 'local', path: 'master' }, 'auto'],
+      ['rsync', { type: 'rsync', url }, 'listing'],
+      ['fullfiletimelist (rsync)', { type: 'rsync', url }, 'auto'],
+    ] as const) {
+      await db.query('DELETE FROM category'); // each source starts from an empty database
+      const figures = [await scan(db, withSource(LINUX, source), base, prefer), await scan(db, withSource(EPEL, source), base, prefer)];
+      assert.deepEqual(figures.flatMap((f) => f.failures), [], label);
+      assert.deepEqual(figures.map((f) => f.source), prefer === 'auto' ? ['fullfiletimelist', 'fullfiletimelist'] : source.type === 'local' ? ['walk', 'walk'] : ['rsync', 'rsync'], label);
+      results.push({ label, local: source.type === 'local', t: await tables(db, { mtime: false }), withTimes: await tables(db, { ctime: true }) });
+    }
+    const [walk] = results;
+    assert.ok(walk!.t.repository.length >= 14, `repositories found: ${walk!.t.repository.length}`);
+    assert.ok(walk!.t.directory.some((d) => d.name === 'releases/42' && !d.readable));
+    assert.ok(!walk!.t.directory.some((d) => d.name.includes('.snapshot')), 'excludes applied');
+    for (const r of results.slice(1)) assert.deepEqual(r.t, walk!.t, `${r.label} differs from the walk`);
+    // Local sources stat directories: ctime and mtimes agree exactly too.
+    assert.deepEqual(results[1]!.withTimes, walk!.withTimes, 'fullfiletimelist (local) with times');
+  });
+
+  test('unchanged rescan rewrites nothing; a push adds one file detail and keeps history', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const url = await rsyncDaemon(t, root);
+    const { db } = await freshDb(t, backend);
+    for (const source of [{ type: 'local', path: 'master' } as const, { type: 'rsync', url } as const]) {
+      await db.query('DELETE FROM category');
+      const category = withSource(LINUX, source);
+      const first = await scan(db, category, base);
+      assert.ok(first.counts!.dirsInserted > 50);
+      const before = await rowVersions(db);
+      const again = await scan(db, category, base);
+      assert.deepEqual(
+        { ...again.counts! },
+        { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 },
+        `${source.type}: unchanged rescan`,
+      );
+      assert.deepEqual(await rowVersions(db), before, `${source.type}: no row was rewritten`);
+
+      const push = await pushDemoUpdate(root, { repoDir: 'linux/updates/41/Everything/x86_64' });
+      const after = await scan(db, category, base);
+      assert.equal(after.counts!.detailsAdded, 1, `${source.type}: one new repomd.xml detail`);
+      assert.equal(after.counts!.dirsDeleted + after.counts!.reposInserted + after.counts!.reposDeleted, 0);
+      const repos = await listRepositories(db);
+      const pushed = repos.find((r) => r.repo === 'updates-released-f41' && r.arch === 'x86_64')!;
+      assert.equal(pushed.versions.length, 2, 'current + one alternate');
+      const current = fs.readFileSync(path.join(root, push.repoDir, 'repodata', 'repomd.xml'));
+      const old = fs.readFileSync(path.join(push.historyDir, 'repomd.xml'));
+      assert.equal(pushed.versions[0]!.size, current.length);
+      assert.notEqual(current.toString(), old.toString());
+      assert.ok(repos.filter((r) => r !== pushed).every((r) => r.versions.length === 1), 'other repositories untouched');
+      // History pruning keeps the newest always, older ones inside the window.
+      const pruned = await scanCategory({ db, category, baseDir: base, retentionDays: 0, prefer: 'listing', timeoutMs: 30_000 });
+      assert.equal(pruned.counts!.detailsPruned, 1);
+      assert.equal((await listRepositories(db)).find((r) => r.repo === 'updates-released-f41')!.versions.length, 1);
+      fs.rmSync(path.join(base, 'history'), { recursive: true, force: true });
+    }
+  });
+
+  test('bitflip: a 0750 release is not readable until chmod 0755 (walk and fullfiletimelist)', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const { db } = await freshDb(t, backend);
+    for (const prefer of ['listing', 'auto'] as const) {
+      await db.query('DELETE FROM category');
+      const pre = path.join(root, 'linux', 'releases', '42');
+      fs.chmodSync(pre, 0o750);
+      writeFullFileTimeList(path.join(root, 'linux'), 'fullfiletimelist-fedora', ['.snapshot']);
+      const category = withSource(LINUX, { type: 'local', path: 'master' });
+      await scan(db, category, base, prefer);
+      const hidden = (await tables(db)).directory.filter((d) => d.name.startsWith('releases/42'));
+      assert.ok(hidden.length >= 4 && hidden.every((d) => !d.readable), `${prefer}: everything under releases/42 unreadable`);
+      assert.equal((await listRepositories(db)).find((r) => r.repo === 'fedora-42')!.readable, false);
+      fs.chmodSync(pre, 0o755);
+      writeFullFileTimeList(path.join(root, 'linux'), 'fullfiletimelist-fedora', ['.snapshot']);
+      const f = await scan(db, category, base, prefer);
+      assert.equal(f.source, prefer === 'auto' ? 'fullfiletimelist' : 'walk');
+      const shown = (await tables(db)).directory.filter((d) => d.name.startsWith('releases/42'));
+      assert.ok(shown.every((d) => d.readable), `${prefer}: readable after the bitflip`);
+      assert.equal((await listRepositories(db)).find((r) => r.repo === 'fedora-42')!.readable, true);
+    }
+  });
+
+  test('bad input: loops, odd names, broken repomd.xml, unmatched repodata, garbage fullfiletimelist', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const top = path.join(root, 'linux');
+    fs.symlinkSync('..', path.join(top, 'releases', 'loop'));
+    fs.symlinkSync('loop2', path.join(top, 'releases', 'loop2'));
+    const odd = path.join(top, 'releases', '41', 'odd');
+    fs.mkdirSync(odd);
+    for (const n of [Buffer.from('new\nline'), Buffer.from('sp ace'), Buffer.from([0x62, 0x61, 0x64, 0xff])]) {
+      fs.writeFileSync(Buffer.concat([Buffer.from(odd + '/'), n]), 'x');
+      fs.mkdirSync(Buffer.concat([Buffer.from(odd + '/dir-'), n]));
+    }
+    // A truncated repomd.xml on the master: an error on that repository, the scan goes on.
+    const broken = path.join(top, 'updates', 'testing', '41', 'Everything', 'x86_64', 'repodata', 'repomd.xml');
+    fs.writeFileSync(broken, fs.readFileSync(broken).subarray(0, 200));
+    // repodata no rule maps: reported, not guessed.
+    fs.mkdirSync(path.join(top, 'releases', '41', 'Server', 'x86_64', 'os', 'repodata'), { recursive: true });
+    fs.copyFileSync(path.join(top, 'releases', '41', 'Everything', 'x86_64', 'os', 'repodata', 'repomd.xml'), path.join(top, 'releases', '41', 'Server', 'x86_64', 'os', 'repodata', 'repomd.xml'));
+    // A fullfiletimelist with garbage: reported with line numbers, then a walk.
+    const listFile = path.join(top, 'fullfiletimelist-fedora');
+    fs.writeFileSync(listFile, fs.readFileSync(listFile, 'utf8').replace('[Files]\n', '[Files]\ngarbage line\n'));
+    const url = await rsyncDaemon(t, root);
+
+    const seen = [];
+    const { db } = await freshDb(t, backend);
+    for (const source of [{ type: 'local', path: 'master' } as const, { type: 'rsync', url } as const]) {
+      await db.query('DELETE FROM category');
+      const f = await scan(db, withSource(LINUX, source), base, 'auto');
+      assert.equal(f.source, source.type === 'local' ? 'walk' : 'rsync', 'fell back from the garbage list');
+      const ftl = f.failures.find((x) => x.message.includes('fullfiletimelist-fedora unusable'));
+      assert.match(ftl?.message ?? '', /line \d+: expected "ctime<TAB>type<TAB>size<TAB>path"/);
+      const parse = f.failures.find((x) => x.subject.endsWith('updates/testing/41/Everything/x86_64/repodata/repomd.xml'));
+      assert.equal(parse?.kind, 'parse');
+      assert.deepEqual(f.unmatched, ['releases/41/Server/x86_64/os']);
+      const repos = await listRepositories(db);
+      assert.match(repos.find((r) => r.repo === 'updates-testing-f41' && r.arch === 'x86_64')!.error ?? '', /malformed repomd\.xml/);
+      assert.equal(repos.find((r) => r.repo === 'fedora-41')!.error, null);
+      assert.ok(!repos.some((r) => r.dir.includes('Server')));
+      const dirs = (await tables(db)).directory;
+      const oddRow = dirs.find((d) => d.name === 'releases/41/odd')!;
+      assert.deepEqual(oddRow.files.map((x) => x.name), ['bad\\#377', 'new\\#012line', 'sp ace']);
+      assert.ok(dirs.some((d) => d.name === 'releases/41/odd/dir-new\\#012line'));
+      assert.ok(!dirs.some((d) => d.name.includes('loop')), 'symlinks are not followed');
+      seen.push(dirs.map((d) => d.name));
+    }
+    assert.deepEqual(seen[1], seen[0], 'rsync sees the same odd names as the walk');
+  });
+
+  test('an rsync source that is down fails that category and keeps its previous data', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const { db } = await freshDb(t, backend);
+    const url = await rsyncDaemon(t, root);
+    const config = parseConfig({ categories: [withSource(LINUX, { type: 'rsync', url }), withSource(EPEL, { type: 'local', path: 'master' })] }, path.join(base, 'mirrorsmith.yaml'), {});
+    const log = memoryLogger();
+    const ctx = (c = config) => ({ db, config: c, log, signal: new AbortController().signal, run: { id: null, startedAt: new Date(), generationId: 'x', force: false, dryRun: false }, options: {}, progress: () => ({ tick() {}, done() {} }) });
+    const ok = await runScanStage(ctx());
+    assert.deepEqual(ok.counts, { ok: 2, failed: 0, skipped: 0 });
+    const before = await tables(db, { ctime: true });
+    const deadPort = await freePort();
+    const down = parseConfig({ categories: [withSource(LINUX, { type: 'rsync', url: `rsync://127.0.0.1:${deadPort}/pub` }), withSource(EPEL, { type: 'local', path: 'master' })] }, path.join(base, 'mirrorsmith.yaml'), {});
+    const r = await runScanStage(ctx(down));
+    assert.deepEqual(r.counts, { ok: 1, failed: 1, skipped: 0 });
+    assert.equal(r.failures[0]!.subject, 'Fedora Linux');
+    assert.match(r.failures[0]!.message, /rsync exit \d+.*(refused|Connection)/i);
+    assert.deepEqual(await tables(db, { ctime: true }), before, 'previous data untouched');
+    const { rows } = await db.query<{ scan_error: string | null }>(`SELECT scan_error FROM category WHERE name = 'Fedora Linux'`);
+    assert.match(rows[0]!.scan_error ?? '', /rsync/);
+  });
+});
+
+test('an unreadable directory is recorded as not readable and reported', async (t) => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-unreadable-'));
+  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  fs.chmodSync(base, 0o755);
+  fs.mkdirSync(path.join(base, 'pub', 'secret', 'inner'), { recursive: true });
+  fs.writeFileSync(path.join(base, 'pub', 'visible'), 'x');
+  fs.chmodSync(path.join(base, 'pub', 'secret'), 0o700);
+  // root reads every directory: walk as an unprivileged user to see the failure.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && !requireTool(t, 'setpriv', 'util-linux')) return;
+  const script = path.join(import.meta.dirname, '..', 'fixtures', 'master', 'walk-as.ts');
+  const cmd = asRoot ? 'setpriv' : process.execPath;
+  const args = [...(asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : []), '--import', 'tsx', script, path.join(base, 'pub')];
+  const { stdout } = await execFileP(cmd, args, { cwd: path.join(import.meta.dirname, '..', '..'), timeout: 60_000 });
+  const out = JSON.parse(stdout) as { dirs: Array<{ name: string; unlisted?: boolean; files: unknown[] }>; problems: Array<{ dir: string; message: string }> };
+  assert.deepEqual(out.problems, [{ dir: 'secret', message: 'cannot list directory: EACCES' }]);
+  assert.equal(out.dirs.find((d) => d.name === 'secret')!.unlisted, true);
+  assert.ok(!out.dirs.some((d) => d.name === 'secret/inner'));
+  assert.equal(out.dirs.find((d) => d.name === '')!.files.length, 1);
+});
