@@ -184,6 +184,8 @@ export const ConfigSchema = z
         maxReportBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
         /** Filed reports kept per host in processed/ and rejected/. */
         keepPerHost: z.number().int().min(1).default(10),
+        /** A private host silent this long loses its up-to-date verdicts; older reports are rejected. */
+        staleAfterHours: z.number().min(1).default(72),
       })
       .strict()
       .default({
@@ -192,6 +194,7 @@ export const ConfigSchema = z
         rejectedDir: 'var/reports/rejected',
         maxReportBytes: 10 * 1024 * 1024,
         keepPerHost: 10,
+        staleAfterHours: 72,
       }),
     publish: z
       .object({

@@ -61,6 +61,16 @@ export function parseReport(text: string, expected: { site: string; host: string
   return { ok: true, report };
 }
 
+/** A report must be recent (a replayed old one must not vouch for today) and not from the future. */
+export function checkReportAge(generatedAt: string, now: Date, maxAgeHours: number): string | null {
+  const t = Date.parse(generatedAt);
+  const ageH = (now.getTime() - t) / 3_600_000;
+  if (ageH > maxAgeHours) return `report was generated at ${generatedAt}, more than ${maxAgeHours} hours ago (ingest.staleAfterHours)`;
+  // A little clock skew is tolerated; a report from tomorrow is not.
+  if (ageH < -1) return `report claims to be generated at ${generatedAt}, in the future (check the mirror's clock)`;
+  return null;
+}
+
 /**
  * Decides every master directory of each reported category for the host:
  * a repository is up to date only when its repomd.xml hash is the current one;

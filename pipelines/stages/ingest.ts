@@ -8,7 +8,7 @@ import { resolvePath } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
 import { emptyResult, type Stage, type StageContext, type StageResult } from '../core/types.ts';
 import { claim, fileReport, listSpool, readBounded, stampOf, type SpoolDirs, type SpoolEntry } from '../report/spool.ts';
-import { parseReport, planReport, type DirVerdict, type HostFacts, type MasterCategory } from '../report/validate.ts';
+import { checkReportAge, parseReport, planReport, type DirVerdict, type HostFacts, type MasterCategory } from '../report/validate.ts';
 
 export const ingestStage: Stage = {
   name: 'ingest',
@@ -41,7 +41,9 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     }
   }
   bar.done();
-  result.stats = { reports: waiting.length, bytes };
+  const expired = ctx.run.dryRun || ctx.signal.aborted ? 0 : await ctx.db.transaction((tx) => expireSilentHosts(tx, ctx.config.ingest.staleAfterHours));
+  if (expired) ctx.log.warn(`${expired} up-to-date verdict(s) of private hosts without a report for ${ctx.config.ingest.staleAfterHours} h withdrawn`);
+  result.stats = { reports: waiting.length, bytes, expired };
   if (ctx.run.dryRun) result.notes = ['dry run: nothing applied, reports left in the spool'];
   return result;
 }
@@ -70,6 +72,8 @@ async function ingestOne(ctx: StageContext, dirs: SpoolDirs, entry: SpoolEntry, 
   const parsed = parseReport(read.text, { site: entry.site, host: entry.host });
   if (!parsed.ok) return reject(parsed.reason);
   const report = parsed.report;
+  const tooOld = checkReportAge(report.generatedAt, new Date(), ctx.config.ingest.staleAfterHours);
+  if (tooOld) return reject(tooOld);
 
   const host = await loadHost(ctx.db, report.host);
   const snapshot = new Map<string, MasterCategory>();
@@ -111,6 +115,22 @@ export async function applyPlan(tx: Queryable, hostId: number, verdicts: readonl
       [part.map((v) => v.hostCategoryId), part.map((v) => v.directoryId), part.map((v) => v.up2date), part.map((v) => v.reason)],
     );
   }
+}
+
+/**
+ * Private hosts are never crawled: one that stops reporting would stay listed
+ * forever. After `hours` without a report its verdicts are withdrawn.
+ */
+export async function expireSilentHosts(tx: Queryable, hours: number): Promise<number> {
+  const r = await tx.query(
+    `UPDATE host_category_dir hcd
+        SET up2date = false, checked_at = now(), reason = $2
+       FROM host_category hc JOIN host h ON h.id = hc.host_id
+      WHERE hcd.host_category_id = hc.id AND h.private AND hcd.up2date
+        AND (h.last_checked_in IS NULL OR h.last_checked_in < now() - make_interval(secs => $1::double precision))`,
+    [hours * 3600, `report: none received for more than ${hours} hours`],
+  );
+  return r.rowCount;
 }
 
 export async function loadHost(db: Queryable, name: string): Promise<HostFacts | null> {

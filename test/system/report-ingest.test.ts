@@ -287,6 +287,22 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     assert.match(result.failures[0]!.message, new RegExp(`${MAX_REPORT + 1} bytes, more than ingest.maxReportBytes`));
   });
 
+  it('a report older than ingest.staleAfterHours is rejected; a silent private host loses its verdicts', { skip }, async () => {
+    const cfg = clientConfig('priv2.example.org', 'lab', mirror('priv2-old', { updates: 'new' }), PASSWORDS.priv2);
+    const old = await buildReport(cfg, { now: new Date(Date.now() - 100 * 3600_000) });
+    const out = await uploadReport(Buffer.from(JSON.stringify(old)), { ...cfg, password: PASSWORDS.priv2 }, { timeoutMs: 10_000 });
+    assert.ok(out.ok, JSON.stringify(out));
+    await db.query(`UPDATE host SET last_checked_in = now() - interval '100 hours' WHERE name = 'priv1.example.org'`);
+    const result = await ingest(stageContext(db, config));
+    assert.equal(result.counts.failed, 1);
+    assert.match(result.failures[0]!.message, /more than 72 hours ago/);
+    assert.ok(Number(result.stats!.expired) >= 1);
+    const up = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM host_category_dir WHERE host_category_id = $1 AND up2date', [seeded.hosts.priv1.hostCategoryId]);
+    assert.equal(up.rows[0]!.n, 0);
+    const why = await db.query<{ reason: string }>('SELECT reason FROM host_category_dir WHERE host_category_id = $1 LIMIT 1', [seeded.hosts.priv1.hostCategoryId]);
+    assert.match(why.rows[0]!.reason, /none received for more than 72 hours/);
+  });
+
   async function runCli(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, 'pipelines/cli.ts'), ...args], {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { REPORT_FORMAT, type Report } from '../../pipelines/report/format.ts';
-import { parseReport, planReport, type HostFacts, type MasterCategory } from '../../pipelines/report/validate.ts';
+import { checkReportAge, parseReport, planReport, type HostFacts, type MasterCategory } from '../../pipelines/report/validate.ts';
 import { reportAccounts, renderReportsFragment } from '../../pipelines/report/emitter.ts';
 import { apr1 } from '../../pipelines/report/htpasswd.ts';
 
@@ -67,6 +67,18 @@ describe('parseReport', () => {
     assert.ok(!other.ok && /uploaded as lab\/priv.example.org/.test(other.reason));
     const dup = parseReport(JSON.stringify({ ...report(), categories: [...report().categories, ...report().categories] }), who);
     assert.ok(!dup.ok && /appears twice/.test(dup.reason));
+  });
+});
+
+describe('checkReportAge', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  it('accepts a recent report and small clock skew', () => {
+    assert.equal(checkReportAge('2026-11-23T11:00:00Z', now, 72), null);
+    assert.equal(checkReportAge('2026-11-23T12:30:00Z', now, 72), null);
+  });
+  it('rejects a replayed old report and one from the future', () => {
+    assert.match(checkReportAge('2026-11-19T12:00:00Z', now, 72) ?? '', /more than 72 hours ago/);
+    assert.match(checkReportAge('2026-11-24T12:00:00+02:00', now, 72) ?? '', /in the future/);
   });
 });
 
