@@ -26,43 +26,72 @@ export function parseIp(s: string): { family: Family; value: bigint } | null {
 }
 
 export function parseIpv4(s: string): bigint | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
+  // Hand-rolled: GeoIP tables have hundreds of thousands of rows.
   let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return null;
-    const b = Number(p);
-    if (b > 255) return null;
-    n = n * 256 + b;
+  let octet = -1;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57) {
+      if (++digits > 3) return null;
+      octet = (octet < 0 ? 0 : octet * 10) + (c - 48);
+    } else if (c === 46) {
+      if (octet < 0 || octet > 255 || (digits > 1 && s.charCodeAt(i - digits) === 48)) return null;
+      n = n * 256 + octet;
+      octet = -1;
+      digits = 0;
+      dots++;
+    } else return null;
   }
-  return BigInt(n);
+  return dots === 4 ? BigInt(n) : null;
 }
 
 export function parseIpv6(s: string): bigint | null {
-  if (!/^[0-9a-fA-F:.]+$/.test(s) || s.length > 45) return null;
+  if (s.length < 2 || s.length > 45) return null;
   let head = s;
-  let v4tail: bigint | null = null;
+  let tail: number[] = [];
   const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    v4tail = parseIpv4(s.slice(lastColon + 1));
-    if (v4tail === null) return null;
-    head = s.slice(0, lastColon + 1) + '0:0';
+  if (lastColon < 0) return null;
+  if (s.indexOf('.', lastColon) > 0) {
+    const v4 = parseIpv4(s.slice(lastColon + 1));
+    if (v4 === null) return null;
+    const n = Number(v4);
+    tail = [Math.floor(n / 65536), n % 65536];
+    head = s.slice(0, lastColon + 1);
+    if (head.endsWith('::')) head = head; // `::a.b.c.d`
+    else head = head.slice(0, -1);
   }
-  const halves = head.split('::');
-  if (halves.length > 2) return null;
-  const toGroups = (h: string) => (h === '' ? [] : h.split(':'));
-  const left = toGroups(halves[0]);
-  const right = halves.length === 2 ? toGroups(halves[1]) : [];
-  const missing = 8 - left.length - right.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
-  const groups = [...left, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...right];
-  let v = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-    v = (v << 16n) | BigInt(parseInt(g, 16));
+  const dbl = head.indexOf('::');
+  if (dbl >= 0 && head.indexOf('::', dbl + 1) >= 0) return null;
+  const parseGroups = (h: string): number[] | null => {
+    if (h === '') return [];
+    const out: number[] = [];
+    for (const g of h.split(':')) {
+      if (g.length < 1 || g.length > 4) return null;
+      const v = parseInt(g, 16);
+      if (!(v >= 0) || !/^[0-9a-fA-F]+$/.test(g)) return null;
+      out.push(v);
+    }
+    return out;
+  };
+  let groups: number[];
+  if (dbl >= 0) {
+    const left = parseGroups(head.slice(0, dbl));
+    const right = parseGroups(head.slice(dbl + 2));
+    if (!left || !right) return null;
+    const missing = 8 - left.length - right.length - tail.length;
+    if (missing < 1) return null;
+    groups = [...left, ...new Array<number>(missing).fill(0), ...right, ...tail];
+  } else {
+    const all = parseGroups(head);
+    if (!all) return null;
+    groups = [...all, ...tail];
+    if (groups.length !== 8) return null;
   }
-  if (v4tail !== null) v = (v & ~0xffffffffn) | v4tail;
-  return v;
+  // Four 32-bit words, one BigInt assembly.
+  const w = (i: number) => BigInt(groups[i] * 65536 + groups[i + 1]);
+  return (w(0) << 96n) | (w(2) << 64n) | (w(4) << 32n) | w(6);
 }
 
 export function formatIp(value: bigint, family: Family): string {
@@ -112,12 +141,16 @@ export function rangeToCidrs(start: bigint, end: bigint, family: Family): string
   const out: string[] = [];
   let cur = start;
   while (cur <= end) {
-    // Largest aligned block starting at cur that fits.
-    let size = 0;
-    while (size < bits && (cur & ((1n << BigInt(size + 1)) - 1n)) === 0n && cur + (1n << BigInt(size + 1)) - 1n <= end) size++;
+    // The block is limited by cur's alignment and by what is left of the range.
+    const align = cur === 0n ? bits : bitLength(cur & -cur) - 1;
+    const fit = bitLength(end - cur + 1n) - 1;
+    const size = Math.min(align, fit);
     out.push(`${formatIp(cur, family)}/${bits - size}`);
     cur += 1n << BigInt(size);
-    if (cur > familyMax(family)) break;
   }
   return out;
+}
+
+function bitLength(v: bigint): number {
+  return v === 0n ? 0 : v.toString(2).length;
 }
