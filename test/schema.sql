@@ -3,6 +3,10 @@ TABLE category
   name text NOT NULL
   topdir text NOT NULL
   created_at timestamp with time zone NOT NULL DEFAULT now()
+  scan_started_at timestamp with time zone
+  scanned_at timestamp with time zone
+  scan_source text
+  scan_error text
   CONSTRAINT category_name_key UNIQUE (name)
   CONSTRAINT category_pkey PRIMARY KEY (id)
   INDEX CREATE UNIQUE INDEX category_name_key ON category USING btree (name)
@@ -193,6 +197,7 @@ TABLE repository
   category_id integer NOT NULL
   directory_id integer NOT NULL
   disabled boolean NOT NULL DEFAULT false
+  error text
   CONSTRAINT repository_category_id_fkey FOREIGN KEY (category_id) REFERENCES category(id) ON DELETE CASCADE
   CONSTRAINT repository_directory_id_fkey FOREIGN KEY (directory_id) REFERENCES directory(id) ON DELETE CASCADE
   CONSTRAINT repository_pkey PRIMARY KEY (id)
