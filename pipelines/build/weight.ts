@@ -51,13 +51,18 @@ export function apportion(weights: readonly number[], total: number): number[] {
   const n = weights.length;
   if (n === 0) return [];
   const sum = weights.reduce((s, w) => s + w, 0);
-  const floor = Math.min(1, Math.floor(total / n));
-  const spare = total - floor * n;
-  const exact = weights.map((w) => (w / sum) * spare);
-  const out = exact.map((e) => floor + Math.floor(e));
+  const exact = weights.map((w) => (w / sum) * total);
+  const out = exact.map((e) => Math.floor(e));
   let left = total - out.reduce((s, x) => s + x, 0);
   const order = exact.map((e, i) => ({ i, r: e - Math.floor(e) })).sort((x, y) => y.r - x.r || x.i - y.i);
   for (let j = 0; left > 0; j = (j + 1) % n, left--) out[order[j].i]++;
+  // A listed host must be reachable at all: lift zeros to 1 unit, taken from the largest.
+  for (let i = 0; i < n && total >= n; i++) {
+    if (out[i] > 0) continue;
+    const big = out.indexOf(Math.max(...out));
+    out[big]--;
+    out[i]++;
+  }
   return out;
 }
 
