@@ -18,6 +18,8 @@ export interface SimHttpHost {
   name: string;
   /** null: the host is dead (connections are reset). */
   root: string | null;
+  /** A slow mirror: every response waits this long first. */
+  delayMs?: number;
 }
 
 const TYPES: Record<string, string> = { '.xml': 'text/xml', '.gz': 'application/gzip', '.rpm': 'application/x-rpm', '.html': 'text/html' };
@@ -28,6 +30,12 @@ export async function startSimHttpServer(hosts: readonly SimHttpHost[], opts: { 
   const requests = new Map<string, number>();
   const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
+    const delay = byName.get(decodeURIComponent((req.url ?? '/').split('/')[1] ?? ''))?.delayMs;
+    if (delay) setTimeout(() => handle(req, res), delay);
+    else handle(req, res);
+  });
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (res.destroyed) return;
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
     const [, hostName = '', ...rest] = url.pathname.split('/');
     const host = byName.get(decodeURIComponent(hostName));
@@ -60,7 +68,7 @@ export async function startSimHttpServer(hosts: readonly SimHttpHost[], opts: { 
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return void res.end();
     fs.createReadStream(file).on('error', () => res.destroy()).pipe(res);
-  });
+  };
   server.keepAliveTimeout = 30_000;
   server.on('connection', (s: net.Socket) => {
     sockets.add(s);
