@@ -140,7 +140,11 @@ export async function walkCategory(name: string, top: string, opts: WalkOptions)
   return { name, directories, repomd: Object.fromEntries(Object.entries(repomd).sort(([a], [b]) => (a < b ? -1 : 1))) };
 }
 
-export async function buildReport(cfg: ReportClientConfig, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<Report> {
+export type ReportSource = Pick<ReportClientConfig, 'site' | 'host' | 'maxDirectories' | 'baseDir'> & {
+  categories: ReadonlyArray<{ name: string; path: string; excludes?: string[] }>;
+};
+
+export async function buildReport(cfg: ReportSource, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<Report> {
   const categories: ReportCategory[] = [];
   for (const c of cfg.categories) {
     categories.push(await walkCategory(c.name, path.resolve(cfg.baseDir, c.path), { excludes: c.excludes, maxDirectories: cfg.maxDirectories, signal: opts.signal }));

@@ -23,6 +23,7 @@ export function listSpool(incoming: string, limit = 100_000): SpoolEntry[] {
   const sorted = (dir: string) => fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const top of sorted(incoming)) {
     if (out.length >= limit) break;
+    if (top.name.startsWith('.')) continue; // a deposit in progress (see depositReport)
     const topPath = path.join(incoming, top.name);
     if (!top.isDirectory() || !SITE_NAME_RE.test(top.name)) {
       out.push({ kind: 'stray', file: topPath, why: 'not a <site>/<host>.json report path' });
@@ -84,6 +85,21 @@ export function fileReport(claimed: string, destRoot: string, subject: string[],
   if (reason !== undefined) fs.writeFileSync(dest.replace(/\.json$/, '.reason'), reason.endsWith('\n') ? reason : reason + '\n');
   moveFile(claimed, dest);
   prune(dir, keep);
+  return dest;
+}
+
+/**
+ * Puts a report into the spool the way nginx's PUT does (temp file, then rename),
+ * for setups without nginx in front (the demo, a mirror on the same machine).
+ */
+export function depositReport(incoming: string, report: { site: string; host: string }, body: string): string {
+  if (!SITE_NAME_RE.test(report.site) || !HOST_NAME_RE.test(report.host)) throw new Error(`report names an unusable site/host ${JSON.stringify(`${report.site}/${report.host}`)}`);
+  const dir = path.join(incoming, report.site);
+  fs.mkdirSync(dir, { recursive: true });
+  const dest = path.join(dir, `${report.host}.json`);
+  const tmp = path.join(incoming, `.deposit-${process.pid}-${report.host}`);
+  fs.writeFileSync(tmp, body);
+  fs.renameSync(tmp, dest);
   return dest;
 }
 

@@ -16,6 +16,7 @@ import { migrate } from '../../pipelines/core/migrate.ts';
 import { buildReport, parseClientConfig, uploadReport, walkCategory } from '../../pipelines/report/client.ts';
 import { REPORTS_FRAGMENT, REPORTS_HTPASSWD, reportsEmitter } from '../../pipelines/report/emitter.ts';
 import { apr1, verifyApr1 } from '../../pipelines/report/htpasswd.ts';
+import { depositReport } from '../../pipelines/report/spool.ts';
 import { startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
 import { run as ingest } from '../../pipelines/stages/ingest.ts';
 import pg from 'pg';
@@ -212,8 +213,7 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     const pubOut = await uploadReport(Buffer.from(JSON.stringify(pubReport)), { ...pub, password: PASSWORDS.pub1 }, { timeoutMs: 10_000 });
     assert.ok(!pubOut.ok && pubOut.status === 401, JSON.stringify(pubOut));
     // As if uploaded while the host was still private: ingest must refuse it anyway.
-    fs.mkdirSync(path.join(spool.incoming, 'pubsite'), { recursive: true });
-    fs.writeFileSync(path.join(spool.incoming, 'pubsite/pub1.example.org.json'), JSON.stringify(pubReport));
+    depositReport(spool.incoming, pubReport, JSON.stringify(pubReport));
     const p2 = clientConfig('priv2.example.org', 'lab', mirror('priv2', { updates: 'new', extraDirs: ['releases/99/Everything', 'lost+found'] }), PASSWORDS.priv2);
     const p2Out = await uploadReport(Buffer.from(JSON.stringify(await buildReport(p2))), { ...p2, password: PASSWORDS.priv2 }, { timeoutMs: 10_000 });
     assert.ok(p2Out.ok, JSON.stringify(p2Out));
