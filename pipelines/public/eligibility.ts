@@ -1,18 +1,23 @@
-// Whether the metalink lists a host for a repository. The public pages must show a
-// host as up to date for a repository exactly when this says so.
-// DESIGN.md "Selection": active (site and host, admin and user flags, not disabled
-// by the crawler or the probe), carries the category, and is up to date for that
-// exact directory or always_up2date; the directory is readable and the repo enabled.
-import type { PublicHost, PublicRepository, PublicSite } from './data.ts';
+// Which hosts the metalinks list for each repository, decided on the build's own
+// snapshot with the build's own rule (pipelines/build/snapshot.ts: active hosts,
+// `isUpToDate`, readable directories), so a host the public pages show as up to date
+// for a repository is exactly a host the lists hand out for it. The lists also need
+// a URL clients can use for the category; a disabled repository lists nobody.
+import { isUpToDate, type Snapshot } from '../build/snapshot.ts';
 
-export function isListedFor(h: PublicHost, site: PublicSite, repo: PublicRepository): boolean {
-  if (!(site.adminActive && site.userActive && h.adminActive && h.userActive)) return false;
-  if (h.autoDisabled || h.probeDown) return false;
-  if (!repo.readable || repo.disabled) return false;
-  const hc = h.categories.find((c) => c.categoryId === repo.categoryId);
-  if (!hc) return false;
-  // A host clients cannot reach is not listed (private hosts may use private URLs).
-  if (hc.urls.length === 0 && !(h.private && hc.privateUrls.length > 0)) return false;
-  if (hc.alwaysUp2date) return true;
-  return hc.dirs.get(repo.directoryId)?.up2date === true;
+/** Repository id → ids of hosts listed for it. Repositories missing here are not served. */
+export function listedHosts(snapshot: Snapshot): Map<number, Set<number>> {
+  const active = new Set(snapshot.hosts.map((h) => h.id));
+  const out = new Map<number, Set<number>>();
+  for (const repo of snapshot.repositories) {
+    const set = new Set<number>();
+    if (!repo.disabled) {
+      for (const hc of snapshot.hostCategories) {
+        if (hc.categoryId !== repo.categoryId || !active.has(hc.hostId) || hc.urls.length === 0) continue;
+        if (isUpToDate(snapshot, hc, repo.directoryId)) set.add(hc.hostId);
+      }
+    }
+    out.set(repo.id, set);
+  }
+  return out;
 }

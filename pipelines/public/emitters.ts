@@ -4,6 +4,7 @@
 // lazily loaded snapshot of the database per build.
 import type { Emitter, GenerationWriter } from '../core/generation.ts';
 import type { StageContext } from '../core/types.ts';
+import { snapshotFor } from '../build/snapshot.ts';
 import { loadPublicData } from './data.ts';
 import { buildFacts, type Facts } from './model.ts';
 import { mirrorsJson, mirrorsJsonSchemaDocument } from './mirrors-json.ts';
@@ -38,8 +39,10 @@ export function factsFor(ctx: StageContext): Promise<Facts> {
   let p = factsCache.get(ctx.run);
   if (!p) {
     p = (async () => {
+      // The build's snapshot (shared with the lists emitter) decides eligibility.
+      const snapshot = await snapshotFor(ctx);
       const data = await ctx.db.withClient((c) => loadPublicData(c));
-      return buildFacts(data);
+      return buildFacts(data, snapshot);
     })();
     factsCache.set(ctx.run, p);
     // A failed load must not be cached for a retry in the same process.

@@ -3,7 +3,8 @@
 // continent grouping. No I/O here.
 import { CONTINENT_NAMES, continentOf, countryName, type Continent } from '../core/countries.ts';
 import type { PublicData, PublicHost, PublicRepository, PublicSite } from './data.ts';
-import { isListedFor } from './eligibility.ts';
+import type { Snapshot } from '../build/snapshot.ts';
+import { listedHosts } from './eligibility.ts';
 
 export interface Facts {
   data: PublicData;
@@ -16,18 +17,11 @@ export interface Facts {
   reposByCategory: Map<number, PublicRepository[]>;
 }
 
-export function buildFacts(data: PublicData): Facts {
+/** `snapshot` is the build's snapshot of the same database: eligibility comes from it. */
+export function buildFacts(data: PublicData, snapshot: Snapshot): Facts {
   const siteOf = new Map(data.sites.map((s) => [s.id, s]));
   const publicHosts = data.hosts.filter((h) => isPublicHost(h, siteOf.get(h.siteId))).sort((a, b) => cmp(a.name, b.name));
-  const listed = new Map<number, Set<number>>();
-  for (const repo of data.repositories) {
-    const set = new Set<number>();
-    for (const h of data.hosts) {
-      const site = siteOf.get(h.siteId);
-      if (site && isListedFor(h, site, repo)) set.add(h.id);
-    }
-    listed.set(repo.id, set);
-  }
+  const listed = listedHosts(snapshot);
   const reposByCategory = new Map<number, PublicRepository[]>();
   for (const r of [...data.repositories].sort((a, b) => cmp(a.prefix, b.prefix) || cmp(a.arch, b.arch))) {
     const list = reposByCategory.get(r.categoryId) ?? [];
