@@ -208,6 +208,18 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ requireNginxTest: true, minShare: 0.5, reloadTimeoutMs: 30_000 }),
+    /** Public list, status pages, map and metrics (pipelines/public). */
+    public: z
+      .object({
+        /** Site title on the root page. */
+        title: z.string().min(1).max(200).default('Mirror network'),
+        /** Days of history in the propagation plots. */
+        propagationDays: z.number().int().min(1).max(90).default(7),
+        /** Private mirrors get a status page (check-in, freshness, never their URLs); never on the public list. */
+        statusPrivateHosts: z.boolean().default(true),
+      })
+      .strict()
+      .default({ title: 'Mirror network', propagationDays: 7, statusPrivateHosts: true }),
     /** A run whose per-mirror failures exceed this share exits 1. */
     maxFailureRatio: z.number().min(0).max(1).default(0.5),
   })

@@ -3,6 +3,7 @@
 // the map and the metrics have their own modules). Each emitter reads one shared,
 // lazily loaded snapshot of the database per build.
 import type { Emitter, GenerationWriter } from '../core/generation.ts';
+import type { Config } from '../core/config.ts';
 import type { StageContext } from '../core/types.ts';
 import { snapshotFor } from '../build/snapshot.ts';
 import { loadPublicData } from './data.ts';
@@ -19,17 +20,10 @@ import { repoKey } from './publiclist.ts';
 /** No scripts, no remote anything: the pages are plain HTML and inline SVG styles. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'";
 
-export interface PublicOptions {
-  /** Days of propagation history in the plots. */
-  propagationDays: number;
-  /** Private hosts get a status page (check-in, freshness); never on the public list. */
-  statusPrivateHosts: boolean;
-  title: string;
-}
+export type PublicOptions = Config['public'];
 
 export function publicOptions(ctx: Pick<StageContext, 'config'>): PublicOptions {
-  const p = (ctx.config as { public?: Partial<PublicOptions> }).public ?? {};
-  return { propagationDays: p.propagationDays ?? 7, statusPrivateHosts: p.statusPrivateHosts ?? true, title: p.title ?? 'Mirror network' };
+  return ctx.config.public;
 }
 
 // One load per build: every public emitter of a run shares it.

@@ -201,7 +201,7 @@ export function repoKey(r: Pick<PublicRepository, 'prefix' | 'arch'>): string {
   return `${r.prefix}/${r.arch}`;
 }
 
-/** Numeric versions descending (newest first), then names. */
+/** Development names (rawhide) first, then numeric versions, newest first. */
 export function compareVersions(a: string, b: string): number {
   const na = Number(a);
   const nb = Number(b);
