@@ -93,7 +93,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
         scans = scansFromEntries(list.entries, isExcluded, topFileExcludes);
         kind = 'fullfiletimelist';
         // The list has no permissions; the bitflip needs them.
-        if (source.kind === 'local') await statDirModes(source.where, scans, concurrency, opts.signal);
+        if (source.kind === 'local') await statDirModes(source.where, scans, opts.signal);
         else for (const e of (await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true })).entries) if (scans.has(e.name) && e.mode !== undefined) scans.get(e.name)!.mode = e.mode;
         listedDirs = 0;
       }

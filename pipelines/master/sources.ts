@@ -2,6 +2,7 @@
 // rsync. Each returns data (entries, scans, problems); only an unusable source as
 // a whole (top missing, rsync daemon down) throws.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,7 +77,10 @@ export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkRes
     const abs = absPath(top, name);
     let dst;
     try {
-      dst = await fsp.lstat(abs);
+      // lstat is synchronous on purpose: on a warm cache the promise round trip
+      // through the thread pool costs ~10x the syscall, and a no-change rescan is
+      // nothing but these calls. readdir stays async, so levels still interleave.
+      dst = fs.lstatSync(abs);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; // vanished while walking
       throw err;
@@ -104,8 +108,8 @@ export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkRes
       if (d.isDirectory()) subdirs.push(child);
       else if (d.isFile()) {
         if (name === '' && opts.topFileExcludes.has(child)) continue;
-        const fst = await fsp.lstat(absPath(top, child)).catch(() => null);
-        if (!fst?.isFile()) continue;
+        const fst = fs.lstatSync(absPath(top, child), { throwIfNoEntry: false });
+        if (!fst?.isFile()) continue; // vanished or replaced while listing
         entries.push({ name: canonicalName(d.name), size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
       }
       // symlinks, sockets, devices: not mirror content, never followed
@@ -132,18 +136,23 @@ function childIndex(previous: ReadonlyMap<string, StoredDir>): Map<string, strin
  * none) and its ctime (so rows match a walk's exactly). One lstat per directory
  * is still a small share of a walk, which lstats every file too.
  */
-export async function statDirModes(top: string, scans: Map<string, DirScan>, concurrency: number, signal?: AbortSignal): Promise<number> {
-  const names = [...scans.keys()];
+export async function statDirModes(top: string, scans: Map<string, DirScan>, signal?: AbortSignal): Promise<number> {
   let missing = 0;
-  const settled = await mapLimited(names, { concurrency, signal }, (name) => fsp.lstat(absPath(top, name)));
-  for (const [i, s] of settled.entries()) {
-    const scan = scans.get(names[i]!)!;
-    if (s.ok) {
-      scan.mode = s.value.mode & 0o7777;
-      scan.ctime = Math.floor(s.value.ctimeMs / 1000);
-    } else missing++;
+  let n = 0;
+  // Synchronous lstat (see walkLocal), yielding every 1000 so a signal is heard.
+  for (const [name, scan] of scans) {
+    if (++n % 1000 === 0) {
+      await new Promise((r) => setImmediate(r));
+      if (signal?.aborted) throw new Error('scan cancelled');
+    }
+    const st = fs.lstatSync(absPath(top, name), { throwIfNoEntry: false });
+    if (!st) {
+      missing++;
+      continue;
+    }
+    scan.mode = st.mode & 0o7777;
+    scan.ctime = Math.floor(st.ctimeMs / 1000);
   }
-  if (signal?.aborted) throw new Error('scan cancelled');
   return missing;
 }
 
