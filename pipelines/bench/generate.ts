@@ -18,7 +18,7 @@ import { COUNTRY_WEIGHTS, CONTINENT_REDIRECTS, planNetwork, type NetworkPlan } f
 import { makeRepodata } from './repodata.ts';
 
 /** Bumped whenever the generated world changes shape, so cached worlds are regenerated. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 export interface GenerateOptions {
   scale: number;
@@ -96,7 +96,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<WorldSummary
   const tree = opts.tree !== false;
   const written = writeMaster(path.join(out, WORLD_FILES.master), master, seed, tree, say);
   writeRegistry(out, network, master);
-  writeConfig(out, master, geo.files, written.topdirs);
+  writeConfig(out, master, geo.files);
   fs.writeFileSync(path.join(out, WORLD_FILES.research), network.researchPrefixes.join('\n') + '\n');
   writeJson(path.join(out, WORLD_FILES.crawl), { generator: GENERATOR_VERSION, epoch: WORLD_EPOCH, hosts: network.crawl.hosts, dirs: network.crawl.dirs });
 
@@ -268,7 +268,7 @@ function writeRegistry(out: string, network: NetworkPlan, master: MasterPlan): v
   loadRegistry(dir, master.categories.map((c) => c.name));
 }
 
-function writeConfig(out: string, master: MasterPlan, geoFiles: { countryV4: string; countryV6: string; asnV4: string; asnV6: string }, topdirs: Record<string, string>): void {
+function writeConfig(out: string, master: MasterPlan, geoFiles: { countryV4: string; countryV6: string; asnV4: string; asnV6: string }): void {
   const config = {
     database: { dataDir: 'var/db' },
     registry: { dir: WORLD_FILES.registry },
@@ -276,7 +276,8 @@ function writeConfig(out: string, master: MasterPlan, geoFiles: { countryV4: str
     categories: master.categories.map((c) => ({
       name: c.name,
       topdir: c.topdir,
-      source: { type: 'local', path: path.relative(out, topdirs[c.name]!) },
+      // The source is the master's root; the category top is <root>/<topdir>.
+      source: { type: 'local', path: WORLD_FILES.master },
       fullfiletimelist: c.fullfiletimelist,
       excludes: ['.snapshot', '.~tmp~'],
       repoRules: c.rules,

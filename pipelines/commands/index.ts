@@ -7,6 +7,7 @@ import { registerRegistryCommands } from './registry.ts';
 import { registerAdminCommands } from './admin.ts';
 import { registerHostTestCommand } from './host-test.ts';
 import { registerLastSyncCommand } from './last-sync.ts';
+import { registerDemoCommand } from './demo.ts';
 import { registerPublishCommands } from './publish.ts';
 import { registerServeCommands } from './serve.ts';
 import { registerCacheCommands } from './cache.ts';
@@ -15,4 +16,4 @@ import { registerCrawlCommands } from '../crawl/command.ts';
 import { registerReportCommands } from './report.ts';
 import { registerBuildCommand } from '../build/command.ts';
 
-export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDbCommands, registerRepoCommands, registerRegistryCommands, registerAdminCommands, registerHostTestCommand, registerLastSyncCommand, registerCacheCommands, registerPublishCommands, registerServeCommands, registerBenchCommands, registerCrawlCommands, registerReportCommands, registerBuildCommand];
+export const COMMANDS: Array<(env: CliEnv) => void> = [registerRunCommands, registerDemoCommand, registerDbCommands, registerRepoCommands, registerRegistryCommands, registerAdminCommands, registerHostTestCommand, registerLastSyncCommand, registerCacheCommands, registerPublishCommands, registerServeCommands, registerBenchCommands, registerCrawlCommands, registerReportCommands, registerBuildCommand];

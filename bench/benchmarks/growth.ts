@@ -1,0 +1,42 @@
+// How the build's cost grows with the network (issue 9, `--growth`): the build at
+// scales 0.5, 1, 2, 4 (hosts, netblocks and repositories all multiplied). Each
+// figure's ratio is its growth relative to scale 1 divided by the scale factor:
+// 1.0 is exactly linear, above 1 grows faster than the network.
+import path from 'node:path';
+import { mb, type Benchmark, type Figure } from '../harness.ts';
+import { buildStageAvailable, measureBuild, type BuildMeasurement } from './build.ts';
+
+export const GROWTH_SCALES = [0.5, 1, 2, 4];
+
+export const benchmark: Benchmark = {
+  name: 'growth',
+  title: 'build growth (0.5×, 1×, 2×, 4×)',
+  figures: GROWTH_SCALES.flatMap((s) => [
+    { name: `@${s}× build wall time`, unit: 's' },
+    { name: `@${s}× build peak RSS`, unit: 'MB' },
+    { name: `@${s}× generation size`, unit: 'MB' },
+    { name: `@${s}× generation files`, unit: '' },
+  ]),
+  available: buildStageAvailable,
+  async run(ctx) {
+    const scales = ctx.smoke ? [0.005, 0.01, 0.02] : GROWTH_SCALES;
+    const runs: BuildMeasurement[] = [];
+    for (const s of scales) {
+      // The tree is not needed for a build: the world is planned and loaded from world.json.
+      const dir = await ctx.world(s, { tree: false });
+      runs.push(await measureBuild(ctx, dir, path.join(ctx.workDir, `scale-${s}`), `scale ${s}`));
+    }
+    const ref = runs.find((r) => r.scale === 1) ?? runs[Math.floor(runs.length / 2)]!;
+    const figures: Figure[] = [];
+    for (const r of runs) {
+      const k = r.scale / ref.scale;
+      const add = (name: string, value: number, unit: string, refValue: number) =>
+        figures.push({ benchmark: 'growth', name: `@${r.scale}× ${name}`, value, unit, ratio: refValue > 0 && k !== 1 ? value / refValue / k : undefined, note: `${r.hosts} hosts, ${r.repositories} repos` });
+      add('build wall time', r.buildMs / 1000, 's', ref.buildMs / 1000);
+      add('build peak RSS', mb(r.peakRssBytes), 'MB', mb(ref.peakRssBytes));
+      add('generation size', mb(r.generationBytes), 'MB', mb(ref.generationBytes));
+      add('generation files', r.generationFiles, '', ref.generationFiles);
+    }
+    return figures;
+  },
+};

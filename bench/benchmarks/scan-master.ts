@@ -1,0 +1,60 @@
+// scan-master on the synthetic tree (issue 4): a full walk, a no-change rescan on the
+// same database, and a scan from the fullfiletimelist into a fresh database — each in
+// its own child process so the peak RSS is that scan's.
+import path from 'node:path';
+import { freshDatabase, mb, REPO_ROOT, runChild, tryImport, type Benchmark, type Figure } from '../harness.ts';
+import { deriveConfig, type StageTaskResult } from '../tasks.ts';
+
+const TASKS = path.join(REPO_ROOT, 'bench', 'tasks.ts');
+const SOURCE = 'issue 4';
+
+export const benchmark: Benchmark = {
+  name: 'scan-master',
+  title: 'master tree scan',
+  figures: [
+    { name: 'full walk', unit: 's' },
+    { name: 'no-change rescan', unit: 's' },
+    { name: 'no-change rescan / full walk', unit: '', target: { op: '<=', value: 0.1 }, source: SOURCE },
+    { name: 'fullfiletimelist scan', unit: 's' },
+    { name: 'full walk / fullfiletimelist (speed-up)', unit: '×', target: { op: '>=', value: 10 }, source: SOURCE },
+    { name: 'peak RSS (worst of the three)', unit: 'MB', target: { op: '<=', value: 500 }, source: SOURCE },
+    { name: 'baseline: open + migrate the database', unit: 'MB' },
+  ],
+  async available() {
+    const stages = await tryImport<{ STAGES: Array<{ name: string }> }>('pipelines/stages/index.ts', ['STAGES']);
+    if (!stages.mod) return stages.missing;
+    return stages.mod.STAGES.some((s) => s.name === 'scan-master') ? null : 'stage scan-master is not registered in pipelines/stages/index.ts yet';
+  },
+  async run(ctx) {
+    const walkDb = await freshDatabase(ctx, 'scan_walk', path.join(ctx.workDir, 'walk', 'db'));
+    const ftlDb = await freshDatabase(ctx, 'scan_ftl', path.join(ctx.workDir, 'ftl', 'db'));
+    const walkCfg = deriveConfig(ctx.worldDir, path.join(ctx.workDir, 'walk'), 'walk', (c) => {
+      for (const cat of c.categories) delete cat.fullfiletimelist;
+    });
+    const ftlCfg = deriveConfig(ctx.worldDir, path.join(ctx.workDir, 'ftl'), 'ftl');
+    const run = async (config: string, db: { databaseUrl: string }, label: string) => {
+      ctx.log(`${label} …`);
+      const r = await runChild<StageTaskResult>(TASKS, 'stageTask', { ...db, config, stage: 'scan-master' }, { signal: ctx.signal });
+      const v = r.value;
+      if (v.status !== 'ok' || (v.counts?.failed ?? 0) > 0) throw new Error(`${label}: scan-master ended ${v.status} (${JSON.stringify(v.counts)}): ${v.error ?? 'see its log'}`);
+      return r;
+    };
+    const walk = await run(walkCfg, walkDb, 'full walk');
+    const rescan = await run(walkCfg, walkDb, 'no-change rescan');
+    const ftl = await run(ftlCfg, ftlDb, 'fullfiletimelist scan');
+    const base = await runChild<{ ms: number }>(TASKS, 'openDbTask', { ...walkDb, config: walkCfg }, { signal: ctx.signal });
+    const s = (r: { value: StageTaskResult }) => r.value.stageMs / 1000;
+    const dirs = walk.value.stats.directories;
+    const rss = Math.max(walk.maxRssBytes, rescan.maxRssBytes, ftl.maxRssBytes);
+    const fig = (name: string, value: number, unit: string, extra: Partial<Figure> = {}): Figure => ({ benchmark: 'scan-master', name, value, unit, ...extra });
+    return [
+      fig('full walk', s(walk), 's', { note: `${dirs} directories, ${walk.value.stats.repositories} repositories; page cache warm` }),
+      fig('no-change rescan', s(rescan), 's', { note: `${rescan.value.stats.changedDirs ?? '?'} directories rewritten` }),
+      fig('no-change rescan / full walk', s(rescan) / s(walk), '', { target: { op: '<=', value: 0.1 }, source: SOURCE }),
+      fig('fullfiletimelist scan', s(ftl), 's', { note: `fresh database; ${ftl.value.stats.directories} directories` }),
+      fig('full walk / fullfiletimelist (speed-up)', s(walk) / s(ftl), '×', { target: { op: '>=', value: 10 }, source: SOURCE }),
+      fig('peak RSS (worst of the three)', mb(rss), 'MB', { target: { op: '<=', value: 500 }, source: SOURCE, note: `walk ${mb(walk.maxRssBytes).toFixed(0)}, rescan ${mb(rescan.maxRssBytes).toFixed(0)}, fullfiletimelist ${mb(ftl.maxRssBytes).toFixed(0)} MB; ${ctx.databaseUrl ? 'Postgres in its own process' : 'includes the in-process PGlite'}` }),
+      fig('baseline: open + migrate the database', mb(base.maxRssBytes), 'MB', { note: `${(base.value.ms / 1000).toFixed(1)} s; the floor every stage child pays${ctx.databaseUrl ? '' : ' (PGlite is in-process)'}` }),
+    ];
+  },
+};
