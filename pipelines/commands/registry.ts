@@ -30,9 +30,10 @@ export function registerRegistryCommands(env: CliEnv): void {
     .description('make the database match the registry directory: prints what it adds, changes and removes, then applies it in one transaction')
     .argument('<dir>', 'registry directory')
     .option('--dry-run', 'print the plan, write nothing')
+    .option('--force', 'apply even when it removes more than half of the hosts')
     .option('--json', 'print the plan as JSON')
     .action(
-      env.action((dir: string, opts: { dryRun?: boolean; json?: boolean }) =>
+      env.action((dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }) =>
         withApp({ ...env.globals(), holder: 'registry apply' }, async (app) => void (await applyCommand(app, dir, opts, env.out))),
       ),
     );
@@ -65,14 +66,15 @@ export function validateCommand(config: Config, dir: string, out: Out): number {
   return 0;
 }
 
-export async function applyCommand(app: AppContext, dir: string, opts: { dryRun?: boolean; json?: boolean }, out: Out): Promise<ApplyResult> {
+export async function applyCommand(app: AppContext, dir: string, opts: { dryRun?: boolean; force?: boolean; json?: boolean }, out: Out): Promise<ApplyResult> {
   const registry = loadRegistry(dir, categoryNames(app.config));
   for (const w of registry.warnings) app.log.warn(w);
-  const result = await applyRegistry(app.db, registry.sites, { dryRun: opts.dryRun });
+  const result = await applyRegistry(app.db, registry.sites, { dryRun: opts.dryRun, force: opts.force });
   if (opts.json) {
-    out(JSON.stringify({ dir, dryRun: Boolean(opts.dryRun), applied: result.applied, counts: result.counts, items: result.plan.items, warnings: registry.warnings }, null, 2));
+    out(JSON.stringify({ dir, dryRun: Boolean(opts.dryRun), applied: result.applied, counts: result.counts, items: result.plan.items, warnings: [...registry.warnings, ...(result.warning ? [result.warning] : [])] }, null, 2));
   } else {
     out(formatPlan(result.plan));
+    if (result.warning) out(`warning: without --force this would be refused: ${result.warning}`);
     if (opts.dryRun) out('dry run: nothing was written');
     else if (result.applied) out(`applied to ${app.db.description} (${summarize(registry)})`);
   }

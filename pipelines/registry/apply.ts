@@ -4,6 +4,7 @@
 // are never written here. Admin CLI changes (host.cli_overrides) are kept and the
 // plan says so, until the file agrees with them.
 import type { Queryable } from '../core/db.ts';
+import { UsageError } from '../core/errors.ts';
 import type { HostCategoryEntry, HostEntry, SiteFile } from './schema.ts';
 
 /** One field changed through the admin CLI: {value, at, by, reason}. */
@@ -81,15 +82,19 @@ interface HostRow {
   cli_overrides: CliOverrides | string | null;
 }
 
-/** The registry-owned part of the database, in the file shape (sites and hosts sorted by name). */
-export async function readRegistryState(q: Queryable): Promise<DbSite[]> {
+/**
+ * The registry-owned part of the database, in the file shape (sites and hosts sorted
+ * by name). `lock` (inside a transaction) takes the host rows FOR UPDATE, so an admin
+ * CLI change waits for the apply instead of interleaving with it.
+ */
+export async function readRegistryState(q: Queryable, opts: { lock?: boolean } = {}): Promise<DbSite[]> {
   const sites = await q.query<{ id: number; name: string; org_url: string | null; private: boolean; admin_active: boolean; user_active: boolean; admins: string[]; comment: string }>(
     'SELECT id, name, org_url, private, admin_active, user_active, admins, comment FROM site ORDER BY name',
   );
   const hosts = await q.query<HostRow>(
     `SELECT h.id, s.name AS site, h.name, h.country, h.bandwidth_int, h.private, h.internet2, h.internet2_clients, h.asn,
             h.asn_clients, h.countries_allowed, h.max_connections, h.admin_active, h.user_active, h.comment, h.cli_overrides
-       FROM host h JOIN site s ON s.id = h.site_id ORDER BY h.name`,
+       FROM host h JOIN site s ON s.id = h.site_id ORDER BY h.name${opts.lock ? ' FOR UPDATE OF h' : ''}`,
   );
   const netblocks = await q.query<{ host_id: number; netblock: string }>('SELECT host_id, netblock FROM host_netblock ORDER BY id');
   const acls = await q.query<{ host_id: number; ip: string }>('SELECT host_id, ip FROM host_acl_ip ORDER BY id');
@@ -406,14 +411,41 @@ export interface ApplyResult {
   plan: Plan;
   counts: PlanCounts;
   applied: boolean;
+  /** Set on a dry run whose real run would be refused without --force. */
+  warning?: string;
+}
+
+/** Serialises concurrent applies (a timer run and an admin's `registry apply`). */
+export const REGISTRY_LOCK_KEY = 0x72656769; // 'regi'
+
+/** Share of the existing hosts an apply may remove without --force. */
+export const MAX_REMOVED_SHARE = 0.5;
+
+/**
+ * Why the plan needs --force, or undefined: removing more than half of the hosts
+ * (an emptied or half-checked-out registry directory) is far more often an accident
+ * than an intent, and would empty the mirrorlists at the next build.
+ */
+export function shrinkProblem(plan: Plan, currentHosts: number): string | undefined {
+  const removed = plan.removeHosts.length;
+  if (removed < 2 || removed <= currentHosts * MAX_REMOVED_SHARE) return undefined;
+  return `the registry would remove ${removed} of ${currentHosts} hosts (more than ${MAX_REMOVED_SHARE * 100}%); check the registry directory, or pass --force if that is intended`;
 }
 
 /** Plans and (unless dryRun) applies the registry in ONE transaction. */
-export async function applyRegistry(db: { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> }, sites: readonly SiteFile[], opts: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+export async function applyRegistry(
+  db: { transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> },
+  sites: readonly SiteFile[],
+  opts: { dryRun?: boolean; force?: boolean } = {},
+): Promise<ApplyResult> {
   return db.transaction(async (tx) => {
-    const plan = planRegistry(sites, await readRegistryState(tx));
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [REGISTRY_LOCK_KEY]);
+    const current = await readRegistryState(tx, { lock: !opts.dryRun });
+    const plan = planRegistry(sites, current);
+    const problem = opts.force ? undefined : shrinkProblem(plan, current.reduce((n, s) => n + s.hosts.length, 0));
+    if (problem && !opts.dryRun) throw new UsageError(`registry apply refused: ${problem}\n${formatPlan(plan)}`);
     const write = !opts.dryRun && !planIsEmpty(plan);
     if (write) await executePlan(tx, plan);
-    return { plan, counts: planCounts(plan), applied: write };
+    return { plan, counts: planCounts(plan), applied: write, ...(problem ? { warning: problem } : {}) };
   });
 }

@@ -17,7 +17,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   // Invalid files throw a ValidationError naming file, site/host and field: nothing is applied.
   const registry = loadRegistry(dir, ctx.config.categories.map((c) => c.name));
   for (const w of registry.warnings) ctx.log.warn(w);
-  const { plan, counts, applied } = await applyRegistry(ctx.db, registry.sites, { dryRun: ctx.run.dryRun });
+  const { plan, counts, applied } = await applyRegistry(ctx.db, registry.sites, { dryRun: ctx.run.dryRun, force: ctx.run.force });
   for (const item of plan.items) (item.kind === 'kept' ? ctx.log.warn : ctx.log.info).call(ctx.log, item.text);
   result.counts.ok = registry.sites.reduce((n, s) => n + s.hosts.length, 0);
   result.stats = { sites: registry.sites.length, added: counts.add, changed: counts.change, removed: counts.remove, overridesKept: counts.kept, applied };

@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, type Config } from '../../pipelines/core/config.ts';
 import { syncConfigTables, type AppContext } from '../../pipelines/core/context.ts';
-import { ValidationError } from '../../pipelines/core/errors.ts';
+import { UsageError, ValidationError } from '../../pipelines/core/errors.ts';
 import { memoryLogger } from '../../pipelines/core/log.ts';
 import { applyCommand, exportCommand, importLegacyCommand } from '../../pipelines/commands/registry.ts';
 import { setHostField } from '../../pipelines/commands/admin.ts';
@@ -149,6 +149,27 @@ describeBackends('registry apply', (backend) => {
         return true;
       },
     );
+    assert.equal((await app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM site')).rows[0]!.n, 0);
+  });
+
+  test('an apply that would remove most hosts (an emptied directory) needs --force', async (t) => {
+    const dir = tmpDir(t);
+    const app = await appFor(t, backend, configFor(dir));
+    const reg = path.join(dir, 'registry');
+    fs.mkdirSync(reg);
+    fs.writeFileSync(path.join(reg, 'uni.yaml'), UNI);
+    await applyCommand(app, reg, {}, () => {});
+    fs.rmSync(path.join(reg, 'uni.yaml'));
+    await assert.rejects(
+      () => applyCommand(app, reg, {}, () => {}),
+      (err: unknown) => err instanceof UsageError && /registry apply refused: the registry would remove 2 of 2 hosts .*pass --force/.test(err.message) && /- host mirror\.uni\.example\.edu/.test(err.message),
+    );
+    assert.equal((await app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM host')).rows[0]!.n, 2);
+    const dry = collect();
+    await applyCommand(app, reg, { dryRun: true }, dry.out);
+    assert.match(dry.text(), /warning: without --force this would be refused/);
+    const forced = await applyCommand(app, reg, { force: true }, () => {});
+    assert.deepEqual(forced.counts, { add: 0, change: 0, remove: 3, kept: 0, cleared: 0 });
     assert.equal((await app.db.query<{ n: number }>('SELECT count(*)::int AS n FROM site')).rows[0]!.n, 0);
   });
 
