@@ -28,8 +28,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       emitted.push({ name: emitter.name, result: r, ms: Date.now() - t0 });
       result.counts.ok++;
     }
-    // Everything but the manifest is deterministic: notes sorted, no timestamps.
-    const report = { id, emitters: emitted.map((e) => ({ name: e.name, counts: sortKeys(e.result.counts), notes: [...(e.result.notes ?? [])].sort() })) };
+    // Everything but the manifest is deterministic: notes sorted, no timestamps, no id.
+    const report = { emitters: emitted.map((e) => ({ name: e.name, counts: sortKeys(e.result.counts), notes: [...(e.result.notes ?? [])].sort() })) };
     gen.write('report.json', JSON.stringify(report, null, 1) + '\n');
     const counts: Record<string, number> = {};
     for (const e of emitted) for (const [k, v] of Object.entries(e.result.counts)) if (!(k in counts)) counts[k] = v;

@@ -1,0 +1,261 @@
+// The build stage end to end on the fixture network: a deterministic generation,
+// and its list fragments answering on a real nginx (composition, classes,
+// weighting, every error path).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { compose } from '../../pipelines/build/formats.ts';
+import { listsEmitter } from '../../pipelines/build/lists-emitter.ts';
+import { createGenerationWriter } from '../../pipelines/core/generation.ts';
+import { run } from '../../pipelines/stages/build.ts';
+import type { Db } from '../../pipelines/core/db.ts';
+import { freshDb } from '../helpers/db.ts';
+import { requireTool, whichTool } from '../helpers/system.ts';
+import { buildContext } from '../fixtures/build/context.ts';
+import { loadFixture } from '../fixtures/build/registry.ts';
+
+function listFiles(dir: string, rel = ''): string[] {
+  return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(dir, path.join(rel, e.name)) : [path.join(rel, e.name)])).sort();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('build stage', () => {
+  let tmp: string;
+  let db: Db;
+  let gen1: string;
+  let gen2: string;
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-build-'));
+    db = (await freshDb(undefined, 'pglite')).db;
+    await loadFixture(db);
+    const r1 = await run(buildContext(db, tmp, {}, 'g1'));
+    const r2 = await run(buildContext(db, tmp, {}, 'g2'));
+    assert.equal(r1.stats?.generation, 'g1');
+    assert.equal(r2.stats?.generation, 'g2');
+    gen1 = path.join(tmp, 'generations', 'g1');
+    gen2 = path.join(tmp, 'generations', 'g2');
+  });
+  after(async () => {
+    await db.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('same snapshot → byte-identical generation except manifest.json', () => {
+    const files = listFiles(gen1);
+    assert.deepEqual(listFiles(gen2), files);
+    assert.ok(files.includes('nginx/http.d/10-lists.conf') && files.includes('nginx/server.d/10-lists.conf') && files.includes('report.json'));
+    const differing = files.filter((f) => !fs.readFileSync(path.join(gen1, f)).equals(fs.readFileSync(path.join(gen2, f))));
+    assert.deepEqual(differing, ['manifest.json']);
+    const manifest = JSON.parse(fs.readFileSync(path.join(gen1, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.id, 'g1');
+    assert.equal(manifest.counts.hosts, 7);
+    assert.equal(manifest.counts.repositories, 3);
+    assert.ok(manifest.counts.classes > 0 && manifest.counts.lists > 0);
+    assert.equal(fs.readdirSync(path.join(tmp, 'generations')).filter((d) => d.includes('.tmp-')).length, 0);
+  });
+
+  test('a generation is never rebuilt in place', async () => {
+    await assert.rejects(run(buildContext(db, tmp, {}, 'g1')), /already exists/);
+  });
+});
+
+// The lists emitter alone, so that this exercises exactly the request path it owns.
+describe('lists emitter', () => {
+  let tmp: string;
+  let db: Db;
+  let gen1: string;
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-lists-'));
+    fs.chmodSync(tmp, 0o755); // nginx workers drop root privileges and must read the generation
+    db = (await freshDb(undefined, 'pglite')).db;
+    await loadFixture(db);
+    gen1 = path.join(tmp, 'gen');
+    await listsEmitter.emit(buildContext(db, tmp), createGenerationWriter(gen1, 'gen'));
+  });
+  after(async () => {
+    await db.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  describe('served by a real nginx', () => {
+    let nginx: ChildProcess | undefined;
+    let base = '';
+    let skip = false;
+    before(async () => {
+      if (!whichTool('nginx')) {
+        skip = true;
+        return;
+      }
+      const port = await freePort();
+      const prefix = path.join(tmp, 'nginx');
+      fs.mkdirSync(prefix, { recursive: true });
+      const conf = path.join(prefix, 'nginx.conf');
+      fs.writeFileSync(
+        conf,
+        `worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 128; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/tmp;
+  include ${gen1}/nginx/http.d/*.conf;
+  server {
+    listen 127.0.0.1:${port};
+    root ${gen1};
+    include ${gen1}/nginx/server.d/*.conf;
+  }
+}
+`,
+      );
+      nginx = spawn(whichTool('nginx')!, ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+      base = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 100; i++) {
+        try {
+          await fetch(`${base}/`);
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      throw new Error(`nginx did not start: ${fs.existsSync(path.join(prefix, 'error.log')) ? fs.readFileSync(path.join(prefix, 'error.log'), 'utf8') : ''}`);
+    });
+    after(() => {
+      nginx?.kill('SIGTERM');
+    });
+    const get = async (q: string, headers: Record<string, string> = {}) => {
+      const r = await fetch(`${base}${q}`, { headers, redirect: 'manual' });
+      return { status: r.status, type: r.headers.get('content-type'), location: r.headers.get('location'), body: await r.text() };
+    };
+    const hostsOf = (body: string) => body.split('\n').filter((l) => /^[a-z]+:\/\//.test(l)).map((l) => new URL(l).hostname);
+
+    test('nginx -t accepts the fragments', (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      assert.ok(nginx && nginx.exitCode === null);
+    });
+
+    test('each client class gets its MirrorManager list, composed from a precomputed variant', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const blobs = listFiles(path.join(gen1, 'lists/o')).map((f) => fs.readFileSync(path.join(gen1, 'lists/o', f), 'utf8'));
+      const repo = { repo: 'fedora-41 arch = x86_64', path: 'releases/41/Everything/x86_64/os' };
+      const cases: Array<[string, string, string[]]> = [
+        ['192.0.2.7', 'Using preferred netblock country = US country = global ', ['private.campus.example']], // netblock: private mirror first
+        ['198.51.100.5', 'Using ASN 680 country = DE country = FR country = global ', ['mirror.de.example']], // ASN
+        ['100.64.0.9', 'Using Internet2 country = FR country = DE country = global ', ['mirror.fr.example']], // R&E, same country
+        ['203.0.113.200', 'country = DE country = FR country = global ', []], // IL redirected to EU (FR allows FR only)
+        ['8.8.8.8', 'country = global ', []], // no GeoIP country: global
+        ['2001:dba::1', 'country = global ', []], // JP over IPv6: the JP mirror is IPv4-only
+      ];
+      for (const [ip, header, first] of cases) {
+        const r = await get(`/mirrorlist?repo=fedora-41&arch=x86_64&ip=${ip}`);
+        assert.equal(r.status, 200, `${ip}: ${r.body.slice(0, 300)}`);
+        assert.equal(r.type, 'text/plain');
+        assert.equal(r.body.split('\n')[0], `# repo = fedora-41 arch = x86_64 ${header}`, ip);
+        assert.deepEqual(hostsOf(r.body).slice(0, first.length), first, ip);
+        assert.ok(blobs.some((b) => compose(b, repo) === r.body), `${ip}: body is not one of the generated variants`);
+        if (ip === '2001:dba::1') assert.ok(!hostsOf(r.body).includes('mirror.jp.example'));
+        if (!ip.startsWith('192.0.2.')) assert.ok(!hostsOf(r.body).includes('private.campus.example'), `${ip} got the private mirror`);
+        assert.ok(!hostsOf(r.body).includes('down.example'));
+      }
+      // The stale mirror is not listed for the directory it lags on.
+      assert.ok(!hostsOf((await get('/mirrorlist?repo=updates-released-f41&arch=x86_64&ip=8.8.8.8')).body).includes('stale.example'));
+      // X-Forwarded-For from the trusted proxy (127.0.0.1) is the client.
+      const xff = await get('/mirrorlist?repo=fedora-41&arch=x86_64', { 'X-Forwarded-For': '192.0.2.9' });
+      assert.deepEqual(hostsOf(xff.body).slice(0, 1), ['private.campus.example']);
+      // netblock=0, country=, protocol=, alias, redirect=1.
+      assert.ok(!hostsOf((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=192.0.2.7&netblock=0')).body).includes('private.campus.example'));
+      const de = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=de&ip=192.0.2.7');
+      assert.equal(de.body, '# repo = fedora-41 arch = x86_64 country = DE \nhttps://mirror.de.example/fedora/linux/releases/41/Everything/x86_64/os/\n');
+      const glob = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=global');
+      assert.equal(glob.body.split('\n')[0], '# repo = fedora-41 arch = x86_64 country = global ');
+      const http = await get('/mirrorlist?repo=fedora-41&arch=x86_64&protocol=http&ip=8.8.8.8');
+      assert.ok(http.body.split('\n')[0].endsWith('protocol = http'));
+      assert.ok(http.body.split('\n').slice(1).filter(Boolean).every((l) => l.startsWith('http://')));
+      const alias = await get('/mirrorlist?repo=fedora-rawhide-alias&arch=x86_64&ip=8.8.8.8');
+      assert.equal(alias.body.split('\n')[0], '# repo = fedora-41 arch = x86_64 country = global ');
+      const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=100.64.0.9&redirect=1');
+      assert.equal(redir.status, 302);
+      assert.equal(redir.location, 'https://mirror.fr.example/fedora/linux/releases/41/Everything/x86_64/os/');
+    });
+
+    test('metalink: content type, hashes, alternates, preference per host, private flag', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const r = await get('/metalink?repo=fedora-41&arch=x86_64&ip=192.0.2.7');
+      assert.equal(r.status, 200);
+      assert.equal(r.type, 'application/metalink+xml');
+      assert.match(r.body, /^<\?xml version="1.0" encoding="utf-8"\?>\n<metalink version="3.0" xmlns="http:\/\/www.metalinker.org\/" type="dynamic" pubdate="Sat, 21 Nov 2026 00:00:00 GMT" generator="mirrormanager" xmlns:mm0="http:\/\/fedorahosted.org\/mirrormanager">\n <files>\n  <file name="repomd.xml">\n   <mm0:timestamp>1732300000<\/mm0:timestamp>\n   <size>4321<\/size>\n/);
+      assert.match(r.body, /<hash type="sha256">c{64}<\/hash>/);
+      assert.match(r.body, /<mm0:alternates>\n    <mm0:alternate>\n      <mm0:timestamp>1732200000<\/mm0:timestamp>/);
+      assert.doesNotMatch(r.body, /e{64}/, 'a version beyond retention is not an alternate');
+      assert.match(r.body, /<url protocol="http" type="http" location="US" preference="100" mm0:private="True">http:\/\/private\.campus\.example\/fedora\/releases\/41\/Everything\/x86_64\/os\/repodata\/repomd\.xml<\/url>/);
+      assert.match(r.body, /preference="99">/);
+      assert.ok(r.body.endsWith('   </resources>\n  </file>\n </files>\n</metalink>\n'));
+      assert.doesNotMatch(r.body, /@@/);
+    });
+
+    test('bandwidth weighting holds over many requests from one class', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      // US over IPv6: country group us-big (10000), stale (1000), us-small (100).
+      const n = 3000;
+      const firsts = new Map<string, number>();
+      for (let i = 0; i < n; i++) {
+        const h = hostsOf((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=2001:db8::1')).body)[0];
+        firsts.set(h, (firsts.get(h) ?? 0) + 1);
+      }
+      const total = 10000 + 1000 + 100;
+      for (const [host, w] of [['mirror.us-big.example', 10000], ['stale.example', 1000], ['mirror.us-small.example', 100]] as const) {
+        const p = w / total;
+        const sigma = Math.sqrt(n * p * (1 - p));
+        const got = firsts.get(host) ?? 0;
+        assert.ok(Math.abs(got - n * p) < 5 * sigma + 1, `${host} first ${got}/${n}, expected ${(n * p).toFixed(1)} ± ${sigma.toFixed(1)}`);
+      }
+    });
+
+    test('errors: MirrorManager bodies, 4xx for hostile input, nothing reflected raw', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const inv = await get('/mirrorlist?repo=../../etc/passwd&arch=x86_64');
+      assert.equal(inv.status, 404);
+      assert.equal(inv.body, '# repo = (invalid) arch = x86_64 error: invalid repo or arch\n# following repositories are available:\n# repo=fedora-41&arch=aarch64\n# repo=fedora-41&arch=x86_64\n# repo=updates-released-f41&arch=x86_64\n');
+      const crlf = await get('/mirrorlist?repo=fedora-41&arch=%0d%0aX-Evil:%201');
+      assert.equal(crlf.status, 404);
+      assert.ok(crlf.body.startsWith('# repo = fedora-41 arch = (invalid) error'));
+      assert.doesNotMatch(crlf.body, /Evil|%0d/i);
+      const minv = await get('/metalink?repo=<script>&arch=x86_64');
+      assert.equal(minv.status, 404);
+      assert.equal(minv.type, 'application/metalink+xml');
+      assert.match(minv.body, /<!-- # repo = \(invalid\) arch = x86_64 error: invalid repo or arch\n/);
+      assert.doesNotMatch(minv.body, /<script>/);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&repo=fedora-42&arch=x86_64')).status, 400);
+      assert.equal((await get(`/mirrorlist?repo=fedora-41&arch=x86_64&x=${'a'.repeat(3_000)}`)).status, 400);
+      const huge = (await get(`/mirrorlist?repo=fedora-41&arch=x86_64&x=${'a'.repeat(10_000)}`)).status; // nginx itself: 414
+      assert.ok(huge >= 400 && huge < 500, String(huge));
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=999.1.1.1')).status, 400);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=../../x')).status, 400);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=XX')).status, 400);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&protocol=gopher')).status, 400);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&netblock=2')).status, 400);
+      const dis = await get('/mirrorlist?repo=updates-testing-f41&arch=x86_64');
+      assert.deepEqual([dis.status, dis.body], [200, 'repo disabled']);
+      const miss = await get('/metalink?repo=fedora-41');
+      assert.equal(miss.status, 200);
+      assert.match(miss.body, /<!-- # either path=, or repo= and arch= must be specified\n-->/);
+      // The blobs are internal.
+      assert.equal((await get('/lists/o/')).status, 404);
+    });
+  });
+});
