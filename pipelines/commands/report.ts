@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { CliEnv } from '../cli.ts';
 import { withApp } from '../core/context.ts';
 import { UsageError } from '../core/errors.ts';
-import { buildReport, loadClientConfig, readPassword, uploadReport } from '../report/client.ts';
+import { buildReport, describeStatus, fetchStatus, loadClientConfig, readPassword, uploadReport } from '../report/client.ts';
 import { apr1, checkPassword } from '../report/htpasswd.ts';
 import { registerStageCommand } from './run.ts';
 
@@ -18,8 +18,9 @@ export function registerReportCommands(env: CliEnv): void {
     .option('--report-config <file>', 'the report client config (YAML: server, site, host, password or passwordFile, categories with local paths)')
     .option('--output <file>', 'also write the report JSON to this file (- for stdout)')
     .option('--dry-run', 'build the report but do not upload it')
+    .option('--status', "only show the outcome of this host's last report at the server's ingest (exit 1 if it was rejected)")
     .addHelpText('after', '\nThe global option works too: `mirrorsmith report --config report.yaml` reads report.yaml as the report config.')
-    .action(env.action((opts: { reportConfig?: string; output?: string; dryRun?: boolean }) => reportCommand(env, { ...opts, reportConfig: reportConfigPath(opts, env) })));
+    .action(env.action((opts: { reportConfig?: string; output?: string; dryRun?: boolean; status?: boolean }) => reportCommand(env, { ...opts, reportConfig: reportConfigPath(opts, env) })));
 
   const host = env.program.commands.find((c) => c.name() === 'host') ?? env.program.command('host').description('mirror hosts');
   host
@@ -39,10 +40,20 @@ export function reportConfigPath(opts: { reportConfig?: string }, env: CliEnv): 
   throw new UsageError('report: give the report client config with --report-config FILE');
 }
 
-async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?: string; dryRun?: boolean }): Promise<number> {
+async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?: string; dryRun?: boolean; status?: boolean }): Promise<number> {
   const cfg = loadClientConfig(opts.reportConfig);
   // The password is checked before the (possibly long) walk.
   const password = opts.dryRun ? '' : readPassword(cfg);
+  const target = { server: cfg.server, site: cfg.site, host: cfg.host, password };
+  if (opts.status) {
+    const st = await fetchStatus(target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
+    if (!st.ok) {
+      process.stderr.write(`mirrorsmith report: ${st.message}\n`);
+      return 1;
+    }
+    env.out(describeStatus(st.status));
+    return st.status?.outcome === 'rejected' ? 1 : 0;
+  }
   const t0 = performance.now();
   const report = await buildReport(cfg, { signal: env.signal });
   const body = Buffer.from(JSON.stringify(report));
@@ -52,9 +63,12 @@ async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?:
   if (opts.output === '-') env.out(JSON.stringify(report, null, 2));
   else if (opts.output) fs.writeFileSync(opts.output, JSON.stringify(report, null, 2) + '\n');
   if (opts.dryRun) return 0;
-  const outcome = await uploadReport(body, { server: cfg.server, site: cfg.site, host: cfg.host, password }, { timeoutMs: cfg.timeoutMs, signal: env.signal });
+  // What happened to the previous report: the only way a mirror admin hears of a rejection.
+  const previous = await fetchStatus(target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
+  const outcome = await uploadReport(body, target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
   if (outcome.ok) {
-    process.stderr.write(`report: uploaded to ${outcome.url} (HTTP ${outcome.status}); the server checks it at its next ingest run\n`);
+    if (previous.ok) process.stderr.write(`report: previous: ${describeStatus(previous.status)}\n`);
+    process.stderr.write(`report: uploaded to ${outcome.url} (HTTP ${outcome.status}); the server checks it at its next ingest run (see --status)\n`);
     return 0;
   }
   process.stderr.write(`mirrorsmith report: ${outcome.message}\n`);

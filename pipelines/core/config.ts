@@ -180,6 +180,8 @@ export const ConfigSchema = z
         spoolDir: z.string().min(1).default('var/reports/incoming'),
         processedDir: z.string().min(1).default('var/reports/processed'),
         rejectedDir: z.string().min(1).default('var/reports/rejected'),
+        /** The last ingest outcome per host, which the host may GET back (`mirrorsmith report --status`). */
+        statusDir: z.string().min(1).default('var/reports/status'),
         /** Largest report accepted, by nginx (client_max_body_size) and by ingest. */
         maxReportBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
         /** Filed reports kept per host in processed/ and rejected/. */
@@ -192,6 +194,7 @@ export const ConfigSchema = z
         spoolDir: 'var/reports/incoming',
         processedDir: 'var/reports/processed',
         rejectedDir: 'var/reports/rejected',
+        statusDir: 'var/reports/status',
         maxReportBytes: 10 * 1024 * 1024,
         keepPerHost: 10,
         staleAfterHours: 72,

@@ -12,6 +12,7 @@ import { parseYaml, zodIssues } from '../core/config.ts';
 import { UsageError, ValidationError } from '../core/errors.ts';
 import { REPORT_FORMAT, type Report, type ReportCategory } from './format.ts';
 import { HOST_NAME_RE, SITE_NAME_RE, checkPassword, reportUser } from './htpasswd.ts';
+import type { IngestStatus } from './spool.ts';
 
 export const ReportClientConfigSchema = z
   .object({
@@ -227,6 +228,67 @@ export async function uploadReport(
   });
 }
 
+export type StatusOutcome = { ok: true; status: IngestStatus | null; url: string } | { ok: false; httpStatus?: number; url: string; message: string };
+
+/**
+ * GETs the outcome of this host's last report at ingest (served back by nginx to
+ * that host only). `status: null` means no report was ingested yet.
+ */
+export async function fetchStatus(target: { server: string; site: string; host: string; password: string }, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<StatusOutcome> {
+  const url = reportUrl(target.server, target.site, target.host).replace(/\.json$/, '.status');
+  const user = reportUser(target.site, target.host);
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise<StatusOutcome>((resolve) => {
+    let settled = false;
+    const done = (o: StatusOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(o);
+    };
+    const timer = setTimeout(() => done({ ok: false, url, message: `no answer from ${u.host} within ${opts.timeoutMs} ms` }), opts.timeoutMs);
+    const req = mod.get(u, { signal: opts.signal, headers: { Authorization: `Basic ${Buffer.from(`${user}:${target.password}`).toString('base64')}`, 'User-Agent': 'mirrorsmith-report/0.1' } }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > 64 * 1024) return done({ ok: false, url, message: 'the status answer is larger than 64 KiB; not a mirrorsmith server?' });
+        chunks.push(c);
+      });
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        if (code === 404) return done({ ok: true, status: null, url });
+        if (code !== 200) {
+          const e = explain(code, Buffer.concat(chunks).toString('utf8'), url, user, 0);
+          return done({ ok: false, httpStatus: code, url, message: e.ok ? `HTTP ${code}` : e.message });
+        }
+        try {
+          const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as IngestStatus;
+          if (parsed?.format !== 'mirrorsmith-report-status/1') throw new Error('unknown format');
+          done({ ok: true, status: parsed, url });
+        } catch (err) {
+          done({ ok: false, url, message: `the status answer is not a mirrorsmith report status: ${(err as Error).message}` });
+        }
+      });
+      res.on('error', (err) => done({ ok: false, url, message: `connection to ${u.host} broke while reading the answer: ${err.message}` }));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => done({ ok: false, url, message: networkMessage(err, u.host) }));
+  });
+}
+
+/** One line for a mirror admin. */
+export function describeStatus(s: IngestStatus | null): string {
+  if (!s) return 'no report of this host has been ingested yet';
+  const of = s.generatedAt ? ` (report of ${s.generatedAt})` : '';
+  if (s.outcome === 'processed') {
+    const c = s.counts;
+    return `last report processed at ${s.at}${of}${c ? `: ${c.upToDate} directories up to date, ${c.behind} behind, ${c.absent} absent` : ''}`;
+  }
+  return `last report REJECTED at ${s.at}${of}: ${s.reason ?? 'no reason recorded'}`;
+}
+
 function explain(status: number, text: string, url: string, user: string, bytes: number): UploadOutcome {
   if (status === 200 || status === 201 || status === 204) return { ok: true, status, url, bytes };
   const detail = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
@@ -237,7 +299,7 @@ function explain(status: number, text: string, url: string, user: string, bytes:
         ? `the server refused user "${user}" writing ${new URL(url).pathname} (HTTP 403): a host may upload only its own report; check site and host in the config`
         : status === 413
           ? `the report (${bytes} bytes) is larger than the server accepts (HTTP 413)`
-          : status === 404 || status === 405
+          : status === 404 || status === 405 || status === 409
             ? `the server does not accept reports at ${url} (HTTP ${status}): wrong server URL, or report upload not configured there`
             : `the server rejected the report (HTTP ${status}${detail ? `: ${detail}` : ''})`;
   return { ok: false, status, url, message: msg };

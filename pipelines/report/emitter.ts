@@ -20,6 +20,8 @@ let template: HandlebarsTemplateDelegate | null = null;
 export interface ReportsView {
   /** Absolute spool directory (ingest.spoolDir). */
   spoolDir: string;
+  /** Absolute directory of the per-host ingest outcomes (ingest.statusDir). */
+  statusDir: string;
   maxBodyBytes: number;
 }
 
@@ -31,13 +33,17 @@ export interface ReportAccount {
 
 /** The server-level fragment; throws when the spool path cannot go into nginx config. */
 export function renderReportsFragment(view: ReportsView): string {
-  const spoolDir = view.spoolDir.replace(/\/+$/, '');
-  if (!SAFE_ABS_PATH.test(spoolDir)) {
-    throw new Error(`ingest.spoolDir ${JSON.stringify(view.spoolDir)} cannot be used in nginx config (absolute path of letters, digits and ._/+@=,- only)`);
-  }
+  const spoolDir = safeDir('ingest.spoolDir', view.spoolDir);
+  const statusDir = safeDir('ingest.statusDir', view.statusDir);
   if (!Number.isInteger(view.maxBodyBytes) || view.maxBodyBytes < 1) throw new Error(`ingest.maxReportBytes must be a positive integer`);
   template ??= Handlebars.compile(fs.readFileSync(TEMPLATE_FILE, 'utf8'), { strict: true, noEscape: true });
-  return template({ spoolDir, maxBodyBytes: view.maxBodyBytes, htpasswd: REPORTS_HTPASSWD });
+  return template({ spoolDir, statusDir, maxBodyBytes: view.maxBodyBytes, htpasswd: REPORTS_HTPASSWD });
+}
+
+function safeDir(key: string, dir: string): string {
+  const d = dir.replace(/\/+$/, '');
+  if (!SAFE_ABS_PATH.test(d)) throw new Error(`${key} ${JSON.stringify(dir)} cannot be used in nginx config (absolute path of letters, digits and ._/+@=,- only)`);
+  return d;
 }
 
 /** Splits accounts into htpasswd entries and notes about those left out (never trusted unvalidated). */
@@ -70,7 +76,8 @@ export const reportsEmitter: Emitter = {
   name: 'reports',
   async emit(ctx, gen) {
     const spoolDir = resolvePath(ctx.config, ctx.config.ingest.spoolDir);
-    const fragment = renderReportsFragment({ spoolDir, maxBodyBytes: ctx.config.ingest.maxReportBytes });
+    const statusDir = resolvePath(ctx.config, ctx.config.ingest.statusDir);
+    const fragment = renderReportsFragment({ spoolDir, statusDir, maxBodyBytes: ctx.config.ingest.maxReportBytes });
     const { entries, notes } = reportAccounts(await loadReportAccounts(ctx.db));
     gen.write(REPORTS_FRAGMENT, fragment);
     gen.write(REPORTS_HTPASSWD, renderHtpasswd(entries));

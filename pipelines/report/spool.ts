@@ -9,6 +9,30 @@ export interface SpoolDirs {
   incoming: string;
   processed: string;
   rejected: string;
+  /** <site>/<host>.json: the last ingest outcome, served back to that host by nginx. */
+  status: string;
+}
+
+/** What `mirrorsmith report --status` shows a mirror admin. */
+export interface IngestStatus {
+  format: 'mirrorsmith-report-status/1';
+  site: string;
+  host: string;
+  outcome: 'processed' | 'rejected';
+  /** When ingest decided. */
+  at: string;
+  /** The report's own generatedAt, when it could be read. */
+  generatedAt?: string;
+  reason?: string;
+  counts?: { upToDate: number; behind: number; absent: number };
+}
+
+export function writeStatus(statusDir: string, s: IngestStatus): void {
+  const dir = path.join(statusDir, s.site);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${s.host}.json.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n');
+  fs.renameSync(tmp, path.join(dir, `${s.host}.json`));
 }
 
 export type SpoolEntry =

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { resolvePath } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
 import { emptyResult, type Stage, type StageContext, type StageResult } from '../core/types.ts';
-import { claim, fileReport, listSpool, readBounded, stampOf, type SpoolDirs, type SpoolEntry } from '../report/spool.ts';
+import { claim, fileReport, listSpool, readBounded, stampOf, writeStatus, type SpoolDirs, type SpoolEntry } from '../report/spool.ts';
 import { checkReportAge, parseReport, planReport, type DirVerdict, type HostFacts, type MasterCategory } from '../report/validate.ts';
 
 export const ingestStage: Stage = {
@@ -61,8 +61,12 @@ async function ingestOne(ctx: StageContext, dirs: SpoolDirs, entry: SpoolEntry, 
   }
   const subject = `${entry.site}/${entry.host}`;
   const file = ctx.run.dryRun ? entry.file : claim(entry.file);
+  let generatedAt: string | undefined;
   const reject = (reason: string): Outcome => {
-    if (!ctx.run.dryRun) fileReport(file, dirs.rejected, [entry.site, entry.host], stamp, keepPerHost, reason);
+    if (!ctx.run.dryRun) {
+      fileReport(file, dirs.rejected, [entry.site, entry.host], stamp, keepPerHost, reason);
+      writeStatus(dirs.status, { format: 'mirrorsmith-report-status/1', site: entry.site, host: entry.host, outcome: 'rejected', at: new Date().toISOString(), generatedAt, reason });
+    }
     return { subject, ok: false, reason };
   };
 
@@ -72,6 +76,7 @@ async function ingestOne(ctx: StageContext, dirs: SpoolDirs, entry: SpoolEntry, 
   const parsed = parseReport(read.text, { site: entry.site, host: entry.host });
   if (!parsed.ok) return reject(parsed.reason);
   const report = parsed.report;
+  generatedAt = report.generatedAt;
   const tooOld = checkReportAge(report.generatedAt, new Date(), ctx.config.ingest.staleAfterHours);
   if (tooOld) return reject(tooOld);
 
@@ -93,6 +98,7 @@ async function ingestOne(ctx: StageContext, dirs: SpoolDirs, entry: SpoolEntry, 
       throw err; // the database is the infrastructure: abort the stage
     }
     fileReport(file, dirs.processed, [entry.site, entry.host], stamp, keepPerHost);
+    writeStatus(dirs.status, { format: 'mirrorsmith-report-status/1', site: entry.site, host: entry.host, outcome: 'processed', at: new Date().toISOString(), generatedAt, counts: plan.counts });
   }
   const { upToDate, behind, absent } = plan.counts;
   return { subject, ok: true, note: `report of ${report.generatedAt} applied (${plan.categories.join(', ')}): ${upToDate} up to date, ${behind} behind, ${absent} absent` };
@@ -174,5 +180,10 @@ export async function loadMasterCategory(db: Queryable, name: string, retentionD
 
 function spoolDirs(ctx: StageContext): SpoolDirs {
   const i = ctx.config.ingest;
-  return { incoming: resolvePath(ctx.config, i.spoolDir), processed: resolvePath(ctx.config, i.processedDir), rejected: resolvePath(ctx.config, i.rejectedDir) };
+  return {
+    incoming: resolvePath(ctx.config, i.spoolDir),
+    processed: resolvePath(ctx.config, i.processedDir),
+    rejected: resolvePath(ctx.config, i.rejectedDir),
+    status: resolvePath(ctx.config, i.statusDir),
+  };
 }

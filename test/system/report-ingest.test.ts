@@ -13,7 +13,7 @@ import { createGenerationWriter } from '../../pipelines/core/generation.ts';
 import type { Db } from '../../pipelines/core/db.ts';
 import { openDb } from '../../pipelines/core/db.ts';
 import { migrate } from '../../pipelines/core/migrate.ts';
-import { buildReport, parseClientConfig, uploadReport, walkCategory } from '../../pipelines/report/client.ts';
+import { buildReport, describeStatus, fetchStatus, parseClientConfig, uploadReport, walkCategory } from '../../pipelines/report/client.ts';
 import { REPORTS_FRAGMENT, REPORTS_HTPASSWD, reportsEmitter } from '../../pipelines/report/emitter.ts';
 import { apr1, verifyApr1 } from '../../pipelines/report/htpasswd.ts';
 import { depositReport } from '../../pipelines/report/spool.ts';
@@ -86,7 +86,7 @@ describeBackends('report upload through nginx + ingest', (backend) => {
   let seeded: Seeded;
   let tmp: string;
   let nginx: RunningNginx | null = null;
-  let spool: { incoming: string; processed: string; rejected: string };
+  let spool: { incoming: string; processed: string; rejected: string; status: string };
   let config: Record<string, unknown>;
   const skip = !whichTool('nginx') && !REQUIRE_SYSTEM;
 
@@ -96,8 +96,8 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     seeded = await seedNetwork(db);
     for (const [k, pw] of Object.entries(PASSWORDS)) await db.query('UPDATE host SET report_password_hash = $2 WHERE name = $1', [`${k}.example.org`, apr1(pw)]);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorsmith-report-'));
-    spool = { incoming: path.join(tmp, 'reports/incoming'), processed: path.join(tmp, 'reports/processed'), rejected: path.join(tmp, 'reports/rejected') };
-    config = { ingest: { spoolDir: spool.incoming, processedDir: spool.processed, rejectedDir: spool.rejected, maxReportBytes: MAX_REPORT } };
+    spool = { incoming: path.join(tmp, 'reports/incoming'), processed: path.join(tmp, 'reports/processed'), rejected: path.join(tmp, 'reports/rejected'), status: path.join(tmp, 'reports/status') };
+    config = { ingest: { spoolDir: spool.incoming, processedDir: spool.processed, rejectedDir: spool.rejected, statusDir: spool.status, maxReportBytes: MAX_REPORT } };
     const ctx = stageContext(db, config);
     const genDir = path.join(tmp, 'out/generations/g1');
     const result = await reportsEmitter.emit(ctx, createGenerationWriter(genDir, 'g1'));
@@ -262,6 +262,26 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     // A second run finds nothing to do.
     const again = await ingest(stageContext(db, config));
     assert.deepEqual(again.counts, { ok: 0, failed: 0, skipped: 0 });
+  });
+
+  it('each host reads back the outcome of its own last report, and only its own', { skip }, async () => {
+    const p1 = await fetchStatus({ server: nginx!.url, site: 'lab', host: 'priv1.example.org', password: PASSWORDS.priv1 }, { timeoutMs: 10_000 });
+    assert.ok(p1.ok && p1.status?.outcome === 'processed', JSON.stringify(p1));
+    assert.match(describeStatus(p1.ok ? p1.status : null), /last report processed at .*: 11 directories up to date, 1 behind, 0 absent/);
+    const p2 = await fetchStatus({ server: nginx!.url, site: 'lab', host: 'priv2.example.org', password: PASSWORDS.priv2 }, { timeoutMs: 10_000 });
+    assert.ok(p2.ok && p2.status?.outcome === 'rejected');
+    assert.match(describeStatus(p2.ok ? p2.status : null), /REJECTED .*not in the master list: "lost\+found"/);
+    // priv2 asking for priv1's outcome: the own-path rule holds for reading too.
+    const other = await fetch(`${nginx!.url}/reports/lab/priv1.example.org.status`, { headers: { Authorization: `Basic ${Buffer.from(`lab/priv2.example.org:${PASSWORDS.priv2}`).toString('base64')}` } });
+    assert.equal(other.status, 403);
+    const bad = await fetchStatus({ server: nginx!.url, site: 'lab', host: 'priv1.example.org', password: 'wrong-password' }, { timeoutMs: 10_000 });
+    assert.ok(!bad.ok && bad.httpStatus === 401);
+    // The CLI: --status exits 1 for a rejected last report and says why.
+    const yamlFile = path.join(tmp, 'priv2-report.yaml');
+    fs.writeFileSync(yamlFile, `server: ${nginx!.url}\nsite: lab\nhost: priv2.example.org\npassword: ${PASSWORDS.priv2}\ncategories:\n  - name: ${CATEGORY}\n    path: mirrors/priv2/linux\n`);
+    const cli = await runCli(['report', '--config', yamlFile, '--status']);
+    assert.equal(cli.code, 1, cli.stderr);
+    assert.match(cli.stdout, /last report REJECTED at .*releases\/99/);
   });
 
   it('a fresh upload after the mirror catches up marks the repository up to date', { skip }, async () => {

@@ -131,13 +131,14 @@ describe('planReport', () => {
 
 describe('reports nginx fragment', () => {
   it('puts the absolute spool path and the size limit in, and refuses unsafe paths', () => {
-    const text = renderReportsFragment({ spoolDir: '/var/lib/mirrorsmith/reports/incoming/', maxBodyBytes: 10485760 });
+    const text = renderReportsFragment({ spoolDir: '/var/lib/mirrorsmith/reports/incoming/', statusDir: '/var/lib/mirrorsmith/reports/status', maxBodyBytes: 10485760 });
     assert.match(text, /alias \/var\/lib\/mirrorsmith\/reports\/incoming\/\$ms_report_site\/\$ms_report_host\.json;/);
     assert.match(text, /client_max_body_size 10485760;/);
     assert.match(text, /dav_methods PUT;/);
     assert.match(text, /auth_basic_user_file \$ms_reports_htpasswd;/);
-    assert.throws(() => renderReportsFragment({ spoolDir: '/srv/spool dir;evil', maxBodyBytes: 1 }), /cannot be used in nginx config/);
-    assert.throws(() => renderReportsFragment({ spoolDir: 'relative/spool', maxBodyBytes: 1 }), /cannot be used in nginx config/);
+    assert.match(text, /alias \/var\/lib\/mirrorsmith\/reports\/status\/\$ms_status_site\/\$ms_status_host\.json;/);
+    assert.throws(() => renderReportsFragment({ spoolDir: '/srv/spool dir;evil', statusDir: '/srv/status', maxBodyBytes: 1 }), /ingest.spoolDir .* cannot be used in nginx config/);
+    assert.throws(() => renderReportsFragment({ spoolDir: '/srv/spool', statusDir: 'relative/status', maxBodyBytes: 1 }), /ingest.statusDir .* cannot be used in nginx config/);
   });
 
   it('leaves out accounts with unusable names or hashes', () => {
