@@ -1,7 +1,7 @@
 // `scan-master [--category]`, `repo list`, `dir ls PATH`, `file show PATH`: the
 // master scan and what it found.
 import type { CliEnv } from '../cli.ts';
-import { withApp } from '../core/context.ts';
+import { readConfig, withApp } from '../core/context.ts';
 import { UsageError } from '../core/errors.ts';
 import { formatTable } from '../core/table.ts';
 import { fileHistory, findDirectory, listRepositories } from '../master/queries.ts';
@@ -10,7 +10,19 @@ import { registerStageCommand } from './run.ts';
 const isoTime = (epoch: number | null) => (epoch ? new Date(epoch * 1000).toISOString().replace('.000Z', 'Z') : '-');
 
 export function registerRepoCommands(env: CliEnv): void {
-  registerStageCommand(env, 'scan-master', (cmd) => cmd.option('--category <name>', 'scan only this category (repeatable)', (v: string, prev: string[] = []) => [...prev, v]));
+  registerStageCommand(env, 'scan-master', (cmd) =>
+    cmd
+      .option('--category <name>', 'scan only this category (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      // A misspelt category is a usage error (exit 2), caught before the run starts.
+      .hook('preAction', (self) => {
+        const names = (self.opts() as { category?: string[] }).category;
+        if (!names) return;
+        const g = env.globals();
+        const known = readConfig(g.config, g.configExplicit).categories.map((c) => c.name);
+        const unknown = names.filter((n) => !known.includes(n));
+        if (unknown.length) throw new UsageError(`unknown category ${unknown.map((n) => `"${n}"`).join(', ')} (configured: ${known.map((n) => `"${n}"`).join(', ') || 'none'})`);
+      }),
+  );
 
   const repo = env.program.command('repo').description('repositories found by scan-master');
   repo

@@ -294,3 +294,48 @@ test('an unreadable directory is recorded as not readable and reported', async (
   assert.ok(!out.dirs.some((d) => d.name === 'secret/inner'));
   assert.equal(out.dirs.find((d) => d.name === '')!.files.length, 1);
 });
+
+test('CLI: scan-master, repo list, dir ls, file show; a misspelt category is a usage error', async (t) => {
+  if (!tools(t)) return;
+  const { base } = await demoTree(t);
+  const yaml = [
+    `database: { dataDir: ${JSON.stringify(path.join(base, 'db'))} }`,
+    'categories:',
+    ...[LINUX, EPEL].map((c) => `  - ${JSON.stringify({ ...c, source: { type: 'local', path: 'master' } })}`),
+  ].join('\n');
+  fs.writeFileSync(path.join(base, 'mirrorsmith.yaml'), yaml + '\n');
+  const repoRoot = path.join(import.meta.dirname, '..', '..');
+  const env = { ...process.env };
+  delete env.DATABASE_URL; // the embedded database in the temp dir
+  const cli = async (...args: string[]) => {
+    try {
+      const r = await execFileP(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'pipelines', 'cli.ts'), '-c', path.join(base, 'mirrorsmith.yaml'), ...args], { cwd: repoRoot, env, timeout: 120_000 });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const scanned = await cli('scan-master');
+  assert.equal(scanned.code, 0, scanned.stderr);
+  assert.match(scanned.stderr, /scan-master ok=2 failed=0/);
+  const list = JSON.parse((await cli('repo', 'list', '--json')).stdout) as Array<{ repo: string; arch: string; path: string; readable: boolean; versions: unknown[] }>;
+  const f41 = list.find((r) => r.repo === 'fedora-41' && r.arch === 'x86_64')!;
+  assert.equal(f41.path, 'linux/releases/41/Everything/x86_64/os');
+  assert.equal(f41.versions.length, 1);
+  assert.equal(list.find((r) => r.repo === 'fedora-42')!.readable, false);
+  assert.ok(list.some((r) => r.repo === 'epel-9' && r.arch === 'x86_64'));
+  const table = await cli('repo', 'list', '--category', 'Fedora EPEL');
+  assert.match(table.stdout, /^repo +arch +directory +repomd timestamp +alternates +state$/m);
+  assert.match(table.stdout, /^epel-source-9 +source +epel\/9\/Everything\/source\/tree +\d{4}-\d\d-\d\dT/m);
+  const dir = JSON.parse((await cli('dir', 'ls', 'linux/releases/41/Everything/x86_64/os', '--json')).stdout) as { subdirs: Array<{ name: string }>; repos: Array<{ repo: string }> };
+  assert.deepEqual(dir.repos, [{ repo: 'fedora-41', arch: 'x86_64' }]);
+  assert.ok(dir.subdirs.some((s) => s.name === 'repodata'));
+  const file = await cli('file', 'show', 'linux/releases/41/Everything/x86_64/os/repodata/repomd.xml');
+  assert.match(file.stdout, /1 version\(s\)/);
+  assert.match(file.stdout, /[0-9a-f]{64}/);
+  const bad = await cli('scan-master', '--category', 'Fedora Linxu');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown category "Fedora Linxu" \(configured: "Fedora Linux", "Fedora EPEL"\)/);
+  assert.equal((await cli('dir', 'ls', 'nowhere/x')).code, 2);
+});
