@@ -25,6 +25,8 @@ export const ReportClientConfigSchema = z
     passwordFile: z.string().min(1).optional(),
     /** Whole upload, connection to last byte. */
     timeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** The walk of the local copy, all categories together. */
+    walkTimeoutMs: z.number().int().min(1000).max(86_400_000).default(1_800_000),
     /** The walk stops with an error beyond this many directories (a wrong path, a loop). */
     maxDirectories: z.number().int().min(1).default(2_000_000),
     categories: z
@@ -104,7 +106,7 @@ export async function walkCategory(name: string, top: string, opts: WalkOptions)
   if (!st.isDirectory()) throw new UsageError(`category "${name}": ${top} is not a directory`);
   const queue: string[] = [''];
   while (queue.length) {
-    if (opts.signal?.aborted) throw new Error('cancelled');
+    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('cancelled');
     const rel = queue.shift()!;
     const abs = rel ? path.join(top, rel) : top;
     let dir: fs.Dir;
@@ -142,13 +144,24 @@ export async function walkCategory(name: string, top: string, opts: WalkOptions)
 }
 
 export type ReportSource = Pick<ReportClientConfig, 'site' | 'host' | 'maxDirectories' | 'baseDir'> & {
+  walkTimeoutMs?: number;
   categories: ReadonlyArray<{ name: string; path: string; excludes?: string[] }>;
 };
 
 export async function buildReport(cfg: ReportSource, opts: { signal?: AbortSignal; now?: Date } = {}): Promise<Report> {
   const categories: ReportCategory[] = [];
-  for (const c of cfg.categories) {
-    categories.push(await walkCategory(c.name, path.resolve(cfg.baseDir, c.path), { excludes: c.excludes, maxDirectories: cfg.maxDirectories, signal: opts.signal }));
+  const limit = new AbortController();
+  const ms = cfg.walkTimeoutMs ?? 1_800_000;
+  const timer = setTimeout(() => limit.abort(new UsageError(`the walk of the local copy took longer than walkTimeoutMs (${ms} ms); nothing was uploaded`)), ms);
+  const onAbort = () => limit.abort(opts.signal?.reason ?? new Error('cancelled'));
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (const c of cfg.categories) {
+      categories.push(await walkCategory(c.name, path.resolve(cfg.baseDir, c.path), { excludes: c.excludes, maxDirectories: cfg.maxDirectories, signal: limit.signal }));
+    }
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
   return { format: REPORT_FORMAT, site: cfg.site, host: cfg.host, generatedAt: (opts.now ?? new Date()).toISOString(), client: 'mirrorsmith report', categories };
 }

@@ -149,6 +149,13 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     assert.deepEqual(cat.repomd, { [OS]: sha256(REPOMD.os), [UPD]: sha256(REPOMD.updOld) });
     await assert.rejects(walkCategory(CATEGORY, root, { maxDirectories: 3 }), /more than 3 directories/);
     await assert.rejects(walkCategory(CATEGORY, path.join(root, 'nope'), { maxDirectories: 3 }), /cannot read .*ENOENT/);
+    // Bounded in time too: a huge (or hanging network) filesystem ends with a clear message.
+    const wide = path.join(tmp, 'mirrors', 'wide');
+    for (let i = 0; i < 2000; i++) fs.mkdirSync(path.join(wide, `d${i}`, 'sub'), { recursive: true });
+    await assert.rejects(
+      buildReport({ site: 'lab', host: 'priv1.example.org', baseDir: tmp, maxDirectories: 100_000, walkTimeoutMs: 5, categories: [{ name: CATEGORY, path: wide }] }),
+      /took longer than walkTimeoutMs \(5 ms\); nothing was uploaded/,
+    );
   });
 
   it('a wrong password gets 401 with a clear message, and nothing is stored', { skip }, async () => {
