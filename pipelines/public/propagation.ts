@@ -30,7 +30,8 @@ export function propagationSeries(samples: PropagationSample[], opts: { days: nu
   if (samples.length === 0) return [];
   const sorted = [...samples].sort((a, b) => a.sampledAt.getTime() - b.sampledAt.getTime() || a.hostId - b.hostId);
   const end = sorted[sorted.length - 1]!.sampledAt.getTime();
-  const start = end - opts.days * 86_400_000;
+  // The window starts at the first sample when history is shorter than `days`.
+  const start = Math.max(end - opts.days * 86_400_000, sorted[0]!.sampledAt.getTime());
   const n = Math.max(2, opts.points ?? 84);
   const step = (end - start) / (n - 1);
   const latest = new Map<number, number | null>();
@@ -74,6 +75,8 @@ export function propagationSvg(title: string, series: PropagationPoint[]): strin
   }
   const t0 = series[0]!.at.getTime();
   const t1 = series[series.length - 1]!.at.getTime();
+  // One sampling instant only: draw it as a full-width band.
+  const xs = series.map((p, k) => m.l + (t1 === t0 ? (k / (series.length - 1)) * pw : ((p.at.getTime() - t0) / (t1 - t0)) * pw));
   const x = (t: number) => m.l + (t1 === t0 ? 0 : ((t - t0) / (t1 - t0)) * pw);
   const y = (share: number) => m.t + ph - share * ph;
   // Cumulative shares per point, bottom (current) to top (unreachable).
@@ -86,8 +89,8 @@ export function propagationSvg(title: string, series: PropagationPoint[]): strin
     });
   });
   BUCKETS.forEach((b, bi) => {
-    const top = series.map((p, k) => `${r1(x(p.at.getTime()))},${r1(y(cum[k]![bi]![1]))}`);
-    const bottom = series.map((p, k) => `${r1(x(p.at.getTime()))},${r1(y(cum[k]![bi]![0]))}`).reverse();
+    const top = series.map((_, k) => `${r1(xs[k]!)},${r1(y(cum[k]![bi]![1]))}`);
+    const bottom = series.map((_, k) => `${r1(xs[k]!)},${r1(y(cum[k]![bi]![0]))}`).reverse();
     parts.push(`<polygon fill="${COLORS[b]}" points="${[...top, ...bottom].join(' ')}"><title>${LABELS[b]}</title></polygon>`);
   });
   // Axes: 0/50/100 % and one tick per day.
@@ -96,6 +99,10 @@ export function propagationSvg(title: string, series: PropagationPoint[]): strin
     parts.push(`<text x="${m.l - 4}" y="${r1(y(s)) + 4}" text-anchor="end">${s * 100}%</text>`);
   }
   const day = 86_400_000;
+  if (t1 - t0 < day) {
+    parts.push(`<text x="${m.l}" y="${m.t + ph + 16}">${new Date(t0).toISOString().slice(5, 16).replace('T', ' ')}</text>`);
+    parts.push(`<text x="${m.l + pw}" y="${m.t + ph + 16}" text-anchor="end">${new Date(t1).toISOString().slice(5, 16).replace('T', ' ')}</text>`);
+  }
   for (let t = Math.ceil(t0 / day) * day; t <= t1; t += day) {
     parts.push(`<line x1="${r1(x(t))}" x2="${r1(x(t))}" y1="${m.t + ph}" y2="${m.t + ph + 4}" stroke="#333"/>`);
     parts.push(`<text x="${r1(x(t))}" y="${m.t + ph + 16}" text-anchor="middle">${new Date(t).toISOString().slice(5, 10)}</text>`);

@@ -171,7 +171,6 @@ export function rsyncAclEmitter(resolve: Resolver = systemResolver): Emitter {
       const acl = await resolveAcl(entries, resolve, { signal: ctx.signal });
       gen.write('rsync_acl', rsyncAclText(acl.addresses));
       gen.write('rsync_acl.conf', rsyncdSnippet(acl.addresses));
-      for (const n of acl.notes) ctx.log.warn(n);
       return { counts: { rsyncAclAddresses: acl.addresses.length, rsyncAclNames: acl.resolvedNames, rsyncAclLeftOut: acl.notes.length }, notes: acl.notes };
     },
   };

@@ -40,4 +40,17 @@ describe('propagation plots', () => {
     assert.doesNotMatch(svg, /NaN|undefined/);
     assert.match(propagationSvg('empty', []), /no propagation samples yet/);
   });
+
+  it('starts the window at the first sample when history is short, and draws a single crawl full width', () => {
+    const short = propagationSeries([s(1, 6, 1), s(1, 0, 0)], { days: 7, points: 4 });
+    assert.equal(short[0]!.at.getTime(), T - 6 * 3600_000);
+    const once = propagationSeries([s(1, 0, 0), s(2, 0, 1)], { days: 7 });
+    assert.ok(once.every((p) => p.at.getTime() === T && p.total === 2));
+    const svg = propagationSvg('one crawl', once);
+    assert.doesNotMatch(svg, /NaN/);
+    // The current area spans the plot from the left margin to the right one.
+    const current = /<polygon fill="#2e9b4a" points="([^"]+)"/.exec(svg)![1]!.split(' ').map((p) => Number(p.split(',')[0]));
+    assert.equal(Math.min(...current), 44);
+    assert.equal(Math.max(...current), 628);
+  });
 });
