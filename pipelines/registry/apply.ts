@@ -324,87 +324,138 @@ export function formatPlan(plan: Plan): string {
 
 // ---------------------------------------------------------------- writing
 
-/** Writes the plan inside the caller's transaction. */
+/**
+ * Writes the plan inside the caller's transaction: a fixed number of set-based
+ * statements (rows passed as one JSON document each), whatever the registry's size.
+ * Only registry-owned columns are written; crawl-derived state is left alone, and a
+ * host_category row (with its crawl verdicts) survives unless the file dropped it.
+ */
 export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
-  const catIds = new Map((await tx.query<{ id: number; name: string }>('SELECT id, name FROM category')).rows.map((r) => [r.name, r.id]));
-  const siteIds = new Map<string, number>();
-  for (const site of plan.effective) {
-    if (plan.upsertSites.has(site.site) || site.hosts.some((h) => plan.upsertHosts.has(h.name))) {
-      siteIds.set(site.site, await upsertSite(tx, site, plan.upsertSites.has(site.site)));
-    }
+  const sites = plan.effective.filter((s) => plan.upsertSites.has(s.site));
+  const hosts = plan.effective.flatMap((s) => s.hosts.filter((h) => plan.upsertHosts.has(h.name)).map((h) => ({ site: s.site, h })));
+  const json = (rows: unknown[]) => JSON.stringify(rows);
+
+  const wantedCats = new Set(hosts.flatMap(({ h }) => Object.keys(h.categories)));
+  if (wantedCats.size) {
+    const known = new Set((await tx.query<{ name: string }>('SELECT name FROM category WHERE name = ANY($1::text[])', [[...wantedCats]])).rows.map((r) => r.name));
+    const missing = [...wantedCats].filter((c) => !known.has(c));
+    if (missing.length) throw new Error(`categories ${missing.map((c) => `"${c}"`).join(', ')} are not in the database (are they in the config's categories?)`);
   }
-  for (const site of plan.effective) {
-    for (const host of site.hosts) {
-      if (plan.upsertHosts.has(host.name)) await upsertHost(tx, siteIds.get(site.site)!, host, plan.overrides.get(host.name) ?? {}, catIds);
-    }
+
+  if (sites.length) {
+    await tx.query(
+      `INSERT INTO site (name, org_url, private, admin_active, user_active, admins, comment)
+       SELECT x.name, x.org_url, x.private, x.admin_active, x.user_active, x.admins, x.comment
+         FROM jsonb_to_recordset($1::jsonb) AS x(name text, org_url text, private boolean, admin_active boolean, user_active boolean, admins text[], comment text)
+       ON CONFLICT (name) DO UPDATE SET org_url = EXCLUDED.org_url, private = EXCLUDED.private, admin_active = EXCLUDED.admin_active,
+         user_active = EXCLUDED.user_active, admins = EXCLUDED.admins, comment = EXCLUDED.comment`,
+      [json(sites.map((s) => ({ name: s.site, org_url: s.org_url ?? null, private: s.private, admin_active: s.admin_active, user_active: s.user_active, admins: s.admins, comment: s.comment })))],
+    );
   }
+
+  if (hosts.length) {
+    const ids = await tx.query<{ id: number }>(
+      `INSERT INTO host (site_id, name, country, bandwidth_int, private, internet2, internet2_clients, asn, asn_clients,
+                         countries_allowed, max_connections, admin_active, user_active, comment, cli_overrides)
+       SELECT s.id, x.name, x.country, x.bandwidth_int, x.private, x.internet2, x.internet2_clients, x.asn, x.asn_clients,
+              x.countries_allowed, x.max_connections, x.admin_active, x.user_active, x.comment, x.cli_overrides
+         FROM jsonb_to_recordset($1::jsonb) AS x(site text, name text, country text, bandwidth_int integer, private boolean, internet2 boolean,
+              internet2_clients boolean, asn bigint, asn_clients boolean, countries_allowed text[], max_connections integer, admin_active boolean,
+              user_active boolean, comment text, cli_overrides jsonb)
+         JOIN site s ON s.name = x.site
+       ON CONFLICT (name) DO UPDATE SET site_id = EXCLUDED.site_id, country = EXCLUDED.country, bandwidth_int = EXCLUDED.bandwidth_int,
+         private = EXCLUDED.private, internet2 = EXCLUDED.internet2, internet2_clients = EXCLUDED.internet2_clients, asn = EXCLUDED.asn,
+         asn_clients = EXCLUDED.asn_clients, countries_allowed = EXCLUDED.countries_allowed, max_connections = EXCLUDED.max_connections,
+         admin_active = EXCLUDED.admin_active, user_active = EXCLUDED.user_active, comment = EXCLUDED.comment, cli_overrides = EXCLUDED.cli_overrides
+       RETURNING id`,
+      [
+        json(
+          hosts.map(({ site, h }) => ({
+            site, name: h.name, country: h.country ?? null, bandwidth_int: h.bandwidth_mbps, private: h.private, internet2: h.internet2,
+            internet2_clients: h.internet2_clients, asn: h.asn ?? null, asn_clients: h.asn_clients, countries_allowed: h.countries_allowed,
+            max_connections: h.max_connections, admin_active: h.admin_active, user_active: h.user_active, comment: h.comment,
+            cli_overrides: plan.overrides.get(h.name) ?? {},
+          })),
+        ),
+      ],
+    );
+    const hostIds = ids.rows.map((r) => r.id);
+    if (hostIds.length !== hosts.length) throw new Error(`registry apply wrote ${hostIds.length} of ${hosts.length} hosts (a site row is missing)`);
+
+    const netblocks = json(hosts.flatMap(({ h }) => h.netblocks.map((nb) => ({ host: h.name, netblock: nb, kind: nb.includes('/') ? 'cidr' : 'dns' }))));
+    await tx.query(
+      `DELETE FROM host_netblock n WHERE n.host_id = ANY($1::int[]) AND NOT EXISTS (
+         SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, netblock text) JOIN host h ON h.name = x.host
+          WHERE h.id = n.host_id AND x.netblock = n.netblock)`,
+      [hostIds, netblocks],
+    );
+    await tx.query(
+      `INSERT INTO host_netblock (host_id, netblock, kind)
+       SELECT h.id, x.netblock, x.kind FROM jsonb_to_recordset($1::jsonb) AS x(host text, netblock text, kind text) JOIN host h ON h.name = x.host
+       ON CONFLICT (host_id, netblock) DO NOTHING`,
+      [netblocks],
+    );
+
+    const acls = json(hosts.flatMap(({ h }) => h.acl_ips.map((ip) => ({ host: h.name, ip }))));
+    await tx.query(
+      `DELETE FROM host_acl_ip a WHERE a.host_id = ANY($1::int[]) AND NOT EXISTS (
+         SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, ip text) JOIN host h ON h.name = x.host WHERE h.id = a.host_id AND x.ip = a.ip)`,
+      [hostIds, acls],
+    );
+    await tx.query(
+      `INSERT INTO host_acl_ip (host_id, ip)
+       SELECT h.id, x.ip FROM jsonb_to_recordset($1::jsonb) AS x(host text, ip text) JOIN host h ON h.name = x.host
+       ON CONFLICT (host_id, ip) DO NOTHING`,
+      [acls],
+    );
+
+    const cats = json(hosts.flatMap(({ h }) => Object.entries(h.categories).map(([category, c]) => ({ host: h.name, category, always_up2date: c.always_up2date }))));
+    // Deleting a host_category drops its crawl verdicts by cascade: only for categories the file removed.
+    await tx.query(
+      `DELETE FROM host_category hc WHERE hc.host_id = ANY($1::int[]) AND NOT EXISTS (
+         SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, category text)
+           JOIN host h ON h.name = x.host JOIN category c ON c.name = x.category
+          WHERE h.id = hc.host_id AND c.id = hc.category_id)`,
+      [hostIds, cats],
+    );
+    await tx.query(
+      `INSERT INTO host_category (host_id, category_id, always_up2date)
+       SELECT h.id, c.id, x.always_up2date FROM jsonb_to_recordset($1::jsonb) AS x(host text, category text, always_up2date boolean)
+         JOIN host h ON h.name = x.host JOIN category c ON c.name = x.category
+       ON CONFLICT (host_id, category_id) DO UPDATE SET always_up2date = EXCLUDED.always_up2date
+         WHERE host_category.always_up2date IS DISTINCT FROM EXCLUDED.always_up2date`,
+      [cats],
+    );
+
+    const urls = json(
+      hosts.flatMap(({ h }) =>
+        Object.entries(h.categories).flatMap(([category, c]) => [
+          ...c.urls.map((url) => ({ host: h.name, category, url, private: false })),
+          ...c.private_urls.map((url) => ({ host: h.name, category, url, private: true })),
+        ]),
+      ),
+    );
+    await tx.query(
+      `DELETE FROM host_category_url u USING host_category hc
+        WHERE u.host_category_id = hc.id AND hc.host_id = ANY($1::int[]) AND NOT EXISTS (
+          SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, category text, url text)
+            JOIN host h ON h.name = x.host JOIN category c ON c.name = x.category
+           WHERE h.id = hc.host_id AND c.id = hc.category_id AND x.url = u.url)`,
+      [hostIds, urls],
+    );
+    await tx.query(
+      `INSERT INTO host_category_url (host_category_id, url, private)
+       SELECT hc.id, x.url, x.private FROM jsonb_to_recordset($1::jsonb) AS x(host text, category text, url text, private boolean)
+         JOIN host h ON h.name = x.host JOIN category c ON c.name = x.category
+         JOIN host_category hc ON hc.host_id = h.id AND hc.category_id = c.id
+       ON CONFLICT (host_category_id, url) DO UPDATE SET private = EXCLUDED.private
+         WHERE host_category_url.private IS DISTINCT FROM EXCLUDED.private`,
+      [urls],
+    );
+  }
+
   if (plan.removeHosts.length) await tx.query('DELETE FROM host WHERE name = ANY($1::text[])', [plan.removeHosts]);
   if (plan.removeSites.length) await tx.query('DELETE FROM site WHERE name = ANY($1::text[])', [plan.removeSites]);
-}
-
-async function upsertSite(tx: Queryable, s: SiteFile, write: boolean): Promise<number> {
-  if (!write) {
-    const r = await tx.query<{ id: number }>('SELECT id FROM site WHERE name = $1', [s.site]);
-    if (r.rows[0]) return r.rows[0].id;
-  }
-  const r = await tx.query<{ id: number }>(
-    `INSERT INTO site (name, org_url, private, admin_active, user_active, admins, comment)
-     VALUES ($1, $2, $3, $4, $5, $6::text[], $7)
-     ON CONFLICT (name) DO UPDATE SET org_url = EXCLUDED.org_url, private = EXCLUDED.private, admin_active = EXCLUDED.admin_active,
-       user_active = EXCLUDED.user_active, admins = EXCLUDED.admins, comment = EXCLUDED.comment
-     RETURNING id`,
-    [s.site, s.org_url ?? null, s.private, s.admin_active, s.user_active, s.admins, s.comment],
-  );
-  return r.rows[0]!.id;
-}
-
-async function upsertHost(tx: Queryable, siteId: number, h: HostEntry, overrides: CliOverrides, catIds: Map<string, number>): Promise<void> {
-  // Only registry-owned columns: crawl-derived state (failures, last crawl, reachability…) is left alone.
-  const r = await tx.query<{ id: number }>(
-    `INSERT INTO host (site_id, name, country, bandwidth_int, private, internet2, internet2_clients, asn, asn_clients,
-                       countries_allowed, max_connections, admin_active, user_active, comment, cli_overrides)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], $11, $12, $13, $14, $15::jsonb)
-     ON CONFLICT (name) DO UPDATE SET site_id = EXCLUDED.site_id, country = EXCLUDED.country, bandwidth_int = EXCLUDED.bandwidth_int,
-       private = EXCLUDED.private, internet2 = EXCLUDED.internet2, internet2_clients = EXCLUDED.internet2_clients, asn = EXCLUDED.asn,
-       asn_clients = EXCLUDED.asn_clients, countries_allowed = EXCLUDED.countries_allowed, max_connections = EXCLUDED.max_connections,
-       admin_active = EXCLUDED.admin_active, user_active = EXCLUDED.user_active, comment = EXCLUDED.comment, cli_overrides = EXCLUDED.cli_overrides
-     RETURNING id`,
-    [siteId, h.name, h.country ?? null, h.bandwidth_mbps, h.private, h.internet2, h.internet2_clients, h.asn ?? null, h.asn_clients, h.countries_allowed, h.max_connections, h.admin_active, h.user_active, h.comment, JSON.stringify(overrides)],
-  );
-  const hostId = r.rows[0]!.id;
-
-  await tx.query('DELETE FROM host_netblock WHERE host_id = $1 AND NOT (netblock = ANY($2::text[]))', [hostId, h.netblocks]);
-  for (const nb of h.netblocks) {
-    await tx.query('INSERT INTO host_netblock (host_id, netblock, kind) VALUES ($1, $2, $3) ON CONFLICT (host_id, netblock) DO NOTHING', [hostId, nb, nb.includes('/') ? 'cidr' : 'dns']);
-  }
-  await tx.query('DELETE FROM host_acl_ip WHERE host_id = $1 AND NOT (ip = ANY($2::text[]))', [hostId, h.acl_ips]);
-  for (const ip of h.acl_ips) await tx.query('INSERT INTO host_acl_ip (host_id, ip) VALUES ($1, $2) ON CONFLICT (host_id, ip) DO NOTHING', [hostId, ip]);
-
-  const wanted: number[] = [];
-  for (const name of Object.keys(h.categories)) {
-    const id = catIds.get(name);
-    if (id === undefined) throw new Error(`host ${h.name}: category "${name}" is not in the database (is it in the config's categories?)`);
-    wanted.push(id);
-  }
-  // Deleting a host_category drops its crawl verdicts (host_category_dir) by cascade: only for categories the file removed.
-  await tx.query('DELETE FROM host_category WHERE host_id = $1 AND NOT (category_id = ANY($2::int[]))', [hostId, wanted]);
-  for (const [name, c] of Object.entries(h.categories)) {
-    const hc = await tx.query<{ id: number }>(
-      `INSERT INTO host_category (host_id, category_id, always_up2date) VALUES ($1, $2, $3)
-       ON CONFLICT (host_id, category_id) DO UPDATE SET always_up2date = EXCLUDED.always_up2date RETURNING id`,
-      [hostId, catIds.get(name)!, c.always_up2date],
-    );
-    const hcId = hc.rows[0]!.id;
-    const all = [...c.urls.map((url) => ({ url, priv: false })), ...c.private_urls.map((url) => ({ url, priv: true }))];
-    await tx.query('DELETE FROM host_category_url WHERE host_category_id = $1 AND NOT (url = ANY($2::text[]))', [hcId, all.map((u) => u.url)]);
-    for (const u of all) {
-      await tx.query(
-        `INSERT INTO host_category_url (host_category_id, url, private) VALUES ($1, $2, $3)
-         ON CONFLICT (host_category_id, url) DO UPDATE SET private = EXCLUDED.private`,
-        [hcId, u.url, u.priv],
-      );
-    }
-  }
 }
 
 export interface ApplyResult {
