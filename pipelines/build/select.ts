@@ -65,17 +65,13 @@ export interface Selection {
  *   requested protocols); address family and privacy are checked here.
  */
 export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: ClientQuery): Selection {
-  const ok = (id: number) => {
-    if (!eligible.has(id)) return false;
-    const h = world.hosts.get(id);
-    return !!h && (q.family === 4 ? h.reachable4 : h.reachable6);
-  };
-  const pub = (id: number) => ok(id) && !world.hosts.get(id)!.private;
+  const idx = indexFor(world, eligible, q.family);
+  const ok = (id: number) => idx.ok.has(id);
   const allowed = (id: number, clientCountry: string | null) => {
     const ca = world.hosts.get(id)!.countriesAllowed;
     return clientCountry === null || ca.length === 0 || ca.includes(clientCountry);
   };
-  const byCountry = (cc: string) => [...eligible].filter((id) => pub(id) && world.hosts.get(id)!.country === cc);
+  const byCountry = (cc: string) => idx.publicByCountry.get(cc) ?? [];
 
   const raw: Group[] = [];
   let header = '';
@@ -92,7 +88,7 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
     for (const p of prefixes) push('netblock', [...new Set(nbs.filter((n) => n.prefix === p).map((n) => n.hostId))], false);
     // 2. hosts serving the client's ASN.
     if (q.asn !== null) {
-      const asnHosts = [...eligible].filter((id) => ok(id) && world.hosts.get(id)!.asnClients && world.hosts.get(id)!.asn === q.asn);
+      const asnHosts = [...idx.ok].filter((id) => world.hosts.get(id)!.asnClients && world.hosts.get(id)!.asn === q.asn);
       if (asnHosts.length) {
         header += `Using ASN ${q.asn} `;
         push('asn', asnHosts, false);
@@ -126,7 +122,7 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
     }
   } else if (q.requested === 'GLOBAL') {
     header += 'country = global ';
-    push('global', [...eligible].filter((id) => pub(id) && allowed(id, q.country)), true);
+    push('global', idx.publicAll.filter((id) => allowed(id, q.country)), true);
   } else {
     const cc = q.requested;
     const own = byCountry(cc);
@@ -155,10 +151,43 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
   if ((!explicit && found < world.minimum) || (explicit && found === 0 && q.requested !== 'GLOBAL')) {
     header += 'country = global ';
     const seen = new Set(groups.flatMap((g) => g.hosts));
-    const global = [...eligible].filter((id) => pub(id) && allowed(id, q.country) && !seen.has(id));
+    const global = idx.publicAll.filter((id) => allowed(id, q.country) && !seen.has(id));
     if (global.length) groups.push({ kind: 'global', hosts: canonical(global, world), weighted: true });
   }
   return { groups, header };
+}
+
+interface EligibleIndex {
+  /** Eligible and reachable over the client's family (private included). */
+  ok: Set<number>;
+  /** …and public, by host country / all. */
+  publicByCountry: Map<string, number[]>;
+  publicAll: number[];
+}
+
+// The build asks thousands of classes about the same eligible sets: index each once.
+const indexes = new WeakMap<ReadonlySet<number>, Map<Family, EligibleIndex>>();
+
+function indexFor(world: SelectWorld, eligible: ReadonlySet<number>, family: Family): EligibleIndex {
+  let byFamily = indexes.get(eligible);
+  if (!byFamily) indexes.set(eligible, (byFamily = new Map()));
+  let idx = byFamily.get(family);
+  if (idx) return idx;
+  idx = { ok: new Set(), publicByCountry: new Map(), publicAll: [] };
+  for (const id of [...eligible].sort((a, b) => a - b)) {
+    const h = world.hosts.get(id);
+    if (!h || !(family === 4 ? h.reachable4 : h.reachable6)) continue;
+    idx.ok.add(id);
+    if (h.private) continue;
+    idx.publicAll.push(id);
+    if (h.country) {
+      const list = idx.publicByCountry.get(h.country);
+      if (list) list.push(id);
+      else idx.publicByCountry.set(h.country, [id]);
+    }
+  }
+  byFamily.set(family, idx);
+  return idx;
 }
 
 function dedupe(raw: readonly Group[], world: SelectWorld): Group[] {
