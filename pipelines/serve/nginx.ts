@@ -98,8 +98,6 @@ export function renderMainConf(o: MainConfOptions): string {
     `    fastcgi_temp_path ${p}/tmp/fastcgi;`,
     `    uwsgi_temp_path ${p}/tmp/uwsgi;`,
     `    scgi_temp_path ${p}/tmp/scgi;`,
-    '    sendfile on;',
-    '    tcp_nopush on;',
     '    keepalive_timeout 30s;',
     o.extraHttp ? indent(o.extraHttp, '    ') : '',
     `    include ${checkPath('site file', o.siteFile)};`,
