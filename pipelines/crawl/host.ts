@@ -160,6 +160,15 @@ export async function crawlHost(target: HostTarget, masters: ReadonlyMap<number,
       try {
         const verdicts = await crawlCategory(picked.method, picked.url, fam.pin, master, ctx);
         outcome.categories.push({ hostCategoryId: cat.hostCategoryId, category: cat.categoryName, method: picked.method, ok: true, verdicts });
+        // rsync only sees sizes; when the mirror also serves http(s), the key
+        // repositories' repomd.xml hashes give their exact version (within the +20).
+        const web = picked.method === 'rsync' ? pickUrl(cat.urls.filter((u) => /^https?:/i.test(u))) : null;
+        if (web && master.repos.some((r) => r.key)) {
+          const wkey = `${urlHostname(web.url)}:${urlPort(web.url)}`;
+          if (!families.has(wkey)) families.set(wkey, checkFamilies(web.url, ctx));
+          const wfam = await families.get(wkey)!;
+          if (wfam.pin) await sampleKeyRepos(web.url, wfam.pin, master, ctx);
+        }
       } catch (thrown) {
         const error = limit.timedOut() ? new NetError('timeout', `host time budget of ${deps.config.hostTimeoutMs} ms exhausted`) : classifyNetError(thrown);
         log(`${cat.categoryName}: crawl failed: ${error.message}`);
@@ -423,6 +432,36 @@ async function crawlFtp(url: URL, pin: PinnedAddress, master: MasterCategory, ct
   }
   logVerdicts(master, verdicts, ctx);
   return verdicts;
+}
+
+/** Exact propagation for key repositories over http(s), best effort: failures keep the size-based guess. */
+async function sampleKeyRepos(url: URL, pin: PinnedAddress, master: MasterCategory, ctx: HostCtx): Promise<void> {
+  const cfg = ctx.deps.config;
+  const base = url.href.replace(/\/*$/, '/');
+  for (const repo of master.repos.filter((r) => r.key).slice(0, SAMPLE_PER_HOST)) {
+    const path = joinDir(repo.dirName, 'repodata/repomd.xml');
+    try {
+      const res = await httpRequest(new URL(encodePath(path), base).href, {
+        timeoutMs: cfg.requestTimeoutMs,
+        maxBytes: cfg.maxResponseBytes,
+        maxRedirects: cfg.maxRedirects,
+        allowOffHostRedirects: cfg.allowOffHostRedirects,
+        signal: ctx.signal,
+        pin,
+        onRequest: (u) => ctx.budget.take(u),
+      });
+      ctx.addBytes(res.bytes);
+      if (res.status !== 200 || !res.sha256) continue;
+      const v = repomdVerdict(repo, { status: 'ok', sha256: res.sha256, bytes: res.bytes });
+      ctx.propagation.set(repo.id, v.behind);
+      ctx.log(`key repository ${repo.prefix}/${repo.arch} over http: ${v.reason}`);
+    } catch (thrown) {
+      const err = classifyNetError(thrown);
+      if (err.kind === 'cancelled') throw err;
+      ctx.log(`key repository ${repo.prefix}/${repo.arch} over http: ${err.message}`);
+      return;
+    }
+  }
 }
 
 function firstFile(dir: MasterDir): { name: string; size: number } {

@@ -46,7 +46,7 @@ after(async () => {
 
 /** Runs the CLI without blocking this process (it owns the simulated mirrors' daemons). */
 function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const env = { ...process.env, CI: 'true' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
   delete env.DATABASE_URL;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'pipelines/cli.ts'), '-c', path.join(work, 'mirrorsmith.yaml'), ...args], { cwd: ROOT, env });

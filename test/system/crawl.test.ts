@@ -26,7 +26,11 @@ if (skip) process.stderr.write(`\n*** ${skip}\n`);
 const BEHAVIOURS: SimBehaviour[] = ['fresh', 'stale-1', 'stale-3', 'missing-dir', 'dead'];
 const PROTOCOLS = ['http', 'rsync', 'ftp'] as const;
 const nameOf = (proto: string, b: SimBehaviour) => `${proto}-${b}.sim.test`;
-const MIRRORS: SimMirror[] = PROTOCOLS.flatMap((p) => BEHAVIOURS.map((b) => ({ name: nameOf(p, b), behaviour: b, protocols: [p] })));
+const MIRRORS: SimMirror[] = [
+  ...PROTOCOLS.flatMap((p) => BEHAVIOURS.map((b): SimMirror => ({ name: nameOf(p, b), behaviour: b, protocols: [p] }))),
+  // rsync for verdicts, http for the key repositories' exact version.
+  { name: 'both-stale-3.sim.test', behaviour: 'stale-3', protocols: ['rsync', 'http'] },
+];
 
 let work: string;
 let master: SimMaster;
@@ -56,7 +60,7 @@ describeBackends('crawl over the simulated network', (backend) => {
     const { db } = await setup(t, backend);
     const ctx = stageCtx(db, crawlConfig(), { resolver: net.resolver });
     const result = await crawl(ctx);
-    assert.equal(result.counts.ok, 12, JSON.stringify(result.failures));
+    assert.equal(result.counts.ok, 13, JSON.stringify(result.failures));
     assert.equal(result.counts.failed, 3);
     assert.deepEqual(result.failures.map((f) => f.subject).sort(), PROTOCOLS.map((p) => nameOf(p, 'dead')).sort());
     assert.equal(result.degraded, false);
@@ -113,6 +117,11 @@ describeBackends('crawl over the simulated network', (backend) => {
     assert.equal(behind.get(nameOf('http', 'stale-3')), 3);
     assert.equal(behind.get(nameOf('ftp', 'stale-1')), 1);
     assert.equal(behind.get(nameOf('rsync', 'fresh')), 0);
+    // Same-size repomd.xml: rsync alone can only guess (the newest older push of that size) …
+    assert.equal(behind.get(nameOf('rsync', 'stale-3')), 1);
+    // … the http hash of a key repository is exact.
+    assert.equal(behind.get('both-stale-3.sim.test'), 3);
+    assert.equal((await hostRow(db, 'both-stale-3.sim.test')).last_crawl_method, 'rsync');
     assert.equal(behind.get(nameOf('http', 'dead')), undefined, 'a failed host records no sample but the failure');
     // The politeness figures are printed.
     assert.ok(result.notes?.some((n) => /^politeness: \d+ requests, at most \d+ on one host/.test(n)), result.notes?.join('\n'));
