@@ -73,6 +73,8 @@ export interface WorldSummary {
   countriesAllowedHosts: number;
   crawlRows: number;
   durationMs: number;
+  /** Peak RSS of the generating process (absent in worlds from before it was recorded). */
+  peakRssBytes?: number;
 }
 
 export const WORLD_FILES = { world: 'world.json', crawl: 'crawl-state.json', config: 'mirrorsmith.yaml', registry: 'registry', master: 'master', research: 'research-prefixes.txt' } as const;
@@ -111,6 +113,7 @@ export async function generateWorld(opts: GenerateOptions): Promise<WorldSummary
     ...network.counts,
     crawlRows: network.crawl.dirs.length,
     durationMs: Date.now() - started,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
   };
   const world: WorldFile = { generator: GENERATOR_VERSION, scale, seed, epoch: WORLD_EPOCH, tree, summary, categories: written.categories, repos: written.repos };
   writeJson(path.join(out, WORLD_FILES.world), world);

@@ -35,9 +35,13 @@ export function registerBenchCommands(env: CliEnv): void {
             if (!env.globals().quiet) process.stderr.write(`bench generate: ${m}\n`);
           },
         });
-        if (opts.json) return env.out(JSON.stringify(summary, null, 2));
+        if (opts.json) {
+          env.out(JSON.stringify(summary, null, 2));
+          return 0;
+        }
         env.out(formatTable(['figure', 'value'], Object.entries(summary).map(([k, v]) => [k, String(v)])));
         env.out(`world written to ${path.resolve(opts.out)}: mirrorsmith.yaml, registry/, master/, world.json, crawl-state.json`);
+        return 0;
       }),
     );
 }
