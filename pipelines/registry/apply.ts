@@ -382,7 +382,8 @@ export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
     const hostIds = ids.rows.map((r) => r.id);
     if (hostIds.length !== hosts.length) throw new Error(`registry apply wrote ${hostIds.length} of ${hosts.length} hosts (a site row is missing)`);
 
-    const netblocks = json(hosts.flatMap(({ h }) => h.netblocks.map((nb) => ({ host: h.name, netblock: nb, kind: nb.includes('/') ? 'cidr' : 'dns' }))));
+    // `ord` keeps the file's order in the ids, which is the order export writes back.
+    const netblocks = json(hosts.flatMap(({ h }) => h.netblocks.map((nb) => ({ host: h.name, netblock: nb, kind: nb.includes('/') ? 'cidr' : 'dns' }))).map((r, ord) => ({ ...r, ord })));
     await tx.query(
       `DELETE FROM host_netblock n WHERE n.host_id = ANY($1::int[]) AND NOT EXISTS (
          SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, netblock text) JOIN host h ON h.name = x.host
@@ -391,12 +392,13 @@ export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
     );
     await tx.query(
       `INSERT INTO host_netblock (host_id, netblock, kind)
-       SELECT h.id, x.netblock, x.kind FROM jsonb_to_recordset($1::jsonb) AS x(host text, netblock text, kind text) JOIN host h ON h.name = x.host
+       SELECT h.id, x.netblock, x.kind FROM jsonb_to_recordset($1::jsonb) AS x(host text, netblock text, kind text, ord integer) JOIN host h ON h.name = x.host
+       ORDER BY x.ord
        ON CONFLICT (host_id, netblock) DO NOTHING`,
       [netblocks],
     );
 
-    const acls = json(hosts.flatMap(({ h }) => h.acl_ips.map((ip) => ({ host: h.name, ip }))));
+    const acls = json(hosts.flatMap(({ h }) => h.acl_ips.map((ip) => ({ host: h.name, ip }))).map((r, ord) => ({ ...r, ord })));
     await tx.query(
       `DELETE FROM host_acl_ip a WHERE a.host_id = ANY($1::int[]) AND NOT EXISTS (
          SELECT 1 FROM jsonb_to_recordset($2::jsonb) AS x(host text, ip text) JOIN host h ON h.name = x.host WHERE h.id = a.host_id AND x.ip = a.ip)`,
@@ -404,7 +406,8 @@ export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
     );
     await tx.query(
       `INSERT INTO host_acl_ip (host_id, ip)
-       SELECT h.id, x.ip FROM jsonb_to_recordset($1::jsonb) AS x(host text, ip text) JOIN host h ON h.name = x.host
+       SELECT h.id, x.ip FROM jsonb_to_recordset($1::jsonb) AS x(host text, ip text, ord integer) JOIN host h ON h.name = x.host
+       ORDER BY x.ord
        ON CONFLICT (host_id, ip) DO NOTHING`,
       [acls],
     );
@@ -433,7 +436,7 @@ export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
           ...c.urls.map((url) => ({ host: h.name, category, url, private: false })),
           ...c.private_urls.map((url) => ({ host: h.name, category, url, private: true })),
         ]),
-      ),
+      ).map((r, ord) => ({ ...r, ord })),
     );
     await tx.query(
       `DELETE FROM host_category_url u USING host_category hc
@@ -445,9 +448,10 @@ export async function executePlan(tx: Queryable, plan: Plan): Promise<void> {
     );
     await tx.query(
       `INSERT INTO host_category_url (host_category_id, url, private)
-       SELECT hc.id, x.url, x.private FROM jsonb_to_recordset($1::jsonb) AS x(host text, category text, url text, private boolean)
+       SELECT hc.id, x.url, x.private FROM jsonb_to_recordset($1::jsonb) AS x(host text, category text, url text, private boolean, ord integer)
          JOIN host h ON h.name = x.host JOIN category c ON c.name = x.category
          JOIN host_category hc ON hc.host_id = h.id AND hc.category_id = c.id
+       ORDER BY x.ord
        ON CONFLICT (host_category_id, url) DO UPDATE SET private = EXCLUDED.private
          WHERE host_category_url.private IS DISTINCT FROM EXCLUDED.private`,
       [urls],
