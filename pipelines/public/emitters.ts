@@ -14,7 +14,7 @@ import { worldMapSvg } from './map.ts';
 import { metricsText } from './metrics.ts';
 import { propagationSvg } from './propagation.ts';
 import { render } from './render.ts';
-import { hostPagePath, hostStatusView, keyReposOf, plotPath, plottedRepos, seriesFor, statusHosts, statusIndexView, statusJson, type StatusOptions } from './status.ts';
+import { hostPagePath, hostStatusView, keyReposOf, plotPath, seriesFor, statusContext, statusHosts, statusIndexView, statusJson } from './status.ts';
 import { repoKey } from './publiclist.ts';
 
 /** No scripts, no remote anything: the pages are plain HTML and inline SVG styles. */
@@ -71,11 +71,11 @@ export const statusEmitter: Emitter = {
   async emit(ctx, gen) {
     const f = await factsFor(ctx);
     const p = publicOptions(ctx);
-    const opts: StatusOptions = { propagationDays: p.propagationDays, statusPrivateHosts: p.statusPrivateHosts, keyRepos: keyReposOf(ctx.config.categories) };
+    const opts = statusContext(f, { propagationDays: p.propagationDays, statusPrivateHosts: p.statusPrivateHosts, keyRepos: keyReposOf(ctx.config.categories) });
     gen.write('status/index.html', render('status-index', statusIndexView(f, opts)));
     const hosts = statusHosts(f, opts);
     for (const h of hosts) gen.write(hostPagePath(h.name), render('status-host', hostStatusView(f, h, opts)));
-    const plots = plottedRepos(f, opts.keyRepos);
+    const plots = opts.plotted;
     for (const r of plots) gen.write(plotPath(r), propagationSvg(`Propagation of ${repoKey(r)}`, seriesFor(f, r, opts.propagationDays)));
     gen.write('status/status.json', JSON.stringify(statusJson(f, opts), null, 1) + '\n');
     return { counts: { statusHostPages: hosts.length, propagationPlots: plots.length } };

@@ -47,7 +47,7 @@ export async function metricsText(f: Facts, gen: GenerationFigures, keyRepos: st
   const labelOf = { current: '0', behind1: '1', behind2: '2', older: '3+', unreachable: 'unreachable' } as const;
   for (const r of plottedRepos(f, keyRepos)) {
     const latest = new Map<number, number | null>();
-    for (const s of f.data.propagation) if (s.repositoryId === r.id) latest.set(s.hostId, s.versionsBehind);
+    for (const s of f.samplesByRepo.get(r.id) ?? []) latest.set(s.hostId, s.versionsBehind);
     const counts = { current: 0, behind1: 0, behind2: 0, older: 0, unreachable: 0 };
     for (const v of latest.values()) counts[bucketOf(v)]++;
     for (const [b, n] of Object.entries(counts)) prop.set({ repository: repoKey(r), versions_behind: labelOf[b as keyof typeof labelOf] }, n);

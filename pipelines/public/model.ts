@@ -2,7 +2,7 @@
 // are public and active, which are up to date for which repository, versions, slugs,
 // continent grouping. No I/O here.
 import { CONTINENT_NAMES, continentOf, countryName, type Continent } from '../core/countries.ts';
-import type { PublicData, PublicHost, PublicRepository, PublicSite } from './data.ts';
+import type { PropagationSample, PublicData, PublicHost, PublicRepository, PublicSite } from './data.ts';
 import type { Snapshot } from '../build/snapshot.ts';
 import { listedHosts } from './eligibility.ts';
 
@@ -15,6 +15,10 @@ export interface Facts {
   listed: Map<number, Set<number>>;
   /** Repositories per category id, sorted by prefix then arch. */
   reposByCategory: Map<number, PublicRepository[]>;
+  /** Propagation samples per repository id, oldest first. */
+  samplesByRepo: Map<number, PropagationSample[]>;
+  /** The newest sample per `${hostId}:${repositoryId}`. */
+  latestSample: Map<string, PropagationSample>;
 }
 
 /** `snapshot` is the build's snapshot of the same database: eligibility comes from it. */
@@ -28,7 +32,15 @@ export function buildFacts(data: PublicData, snapshot: Snapshot): Facts {
     list.push(r);
     reposByCategory.set(r.categoryId, list);
   }
-  return { data, siteOf, publicHosts, listed, reposByCategory };
+  const samplesByRepo = new Map<number, PropagationSample[]>();
+  const latestSample = new Map<string, PropagationSample>();
+  for (const smp of [...data.propagation].sort((a, b) => a.sampledAt.getTime() - b.sampledAt.getTime() || a.hostId - b.hostId)) {
+    const list = samplesByRepo.get(smp.repositoryId) ?? [];
+    list.push(smp);
+    samplesByRepo.set(smp.repositoryId, list);
+    latestSample.set(`${smp.hostId}:${smp.repositoryId}`, smp);
+  }
+  return { data, siteOf, publicHosts, listed, reposByCategory, samplesByRepo, latestSample };
 }
 
 /** Private hosts and hosts of private sites never appear on public pages. */

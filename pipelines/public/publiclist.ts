@@ -53,6 +53,8 @@ export interface PublicPageView {
   childKind: string;
   repos: { key: string; listed: number }[];
   places: PlaceView[];
+  /** One table line per mirror instead of a card (category/version/arch pages: many of them). */
+  compact: boolean;
 }
 
 export interface PublicPage {
@@ -145,6 +147,7 @@ function scopeView(f: Facts, s: Scope): PublicPageView {
       ? s.repos.map((r) => ({ key: repoKey(r), listed: f.publicHosts.filter((h) => isListed(f, h.id, r.id)).length }))
       : [],
     places,
+    compact: s.categoryId !== null,
   };
 }
 

@@ -16,6 +16,15 @@ export interface StatusOptions {
   keyRepos: string[];
 }
 
+export interface StatusContext extends StatusOptions {
+  /** Repositories with a propagation plot (plottedRepos), computed once per build. */
+  plotted: PublicRepository[];
+}
+
+export function statusContext(f: Facts, opts: StatusOptions): StatusContext {
+  return { ...opts, plotted: plottedRepos(f, opts.keyRepos) };
+}
+
 export function keyReposOf(categories: readonly CategoryConfig[]): string[] {
   return categories.flatMap((c) => c.keyRepos);
 }
@@ -41,7 +50,7 @@ export function plotPath(r: Pick<PublicRepository, 'prefix' | 'arch'>): string {
 
 /** Repositories with a propagation plot: the configured key repositories and any with samples. */
 export function plottedRepos(f: Facts, keyRepos: string[]): PublicRepository[] {
-  const sampled = new Set(f.data.propagation.map((s) => s.repositoryId));
+  const sampled = new Set(f.samplesByRepo.keys());
   const keys = new Set(keyRepos);
   return f.data.repositories
     .filter((r) => sampled.has(r.id) || keys.has(r.prefix) || keys.has(repoKey(r)))
@@ -49,7 +58,7 @@ export function plottedRepos(f: Facts, keyRepos: string[]): PublicRepository[] {
 }
 
 export function seriesFor(f: Facts, r: PublicRepository, days: number): PropagationPoint[] {
-  return propagationSeries(f.data.propagation.filter((s) => s.repositoryId === r.id), { days });
+  return propagationSeries(f.samplesByRepo.get(r.id) ?? [], { days });
 }
 
 interface CategoryState {
@@ -90,9 +99,9 @@ function latestShares(series: PropagationPoint[]) {
   return { ...last.counts, total: last.total, at: fmtTime(last.at) };
 }
 
-export function statusIndexView(f: Facts, opts: StatusOptions) {
+export function statusIndexView(f: Facts, opts: StatusContext) {
   const hosts = statusHosts(f, opts);
-  const plots = plottedRepos(f, opts.keyRepos).map((r) => {
+  const plots = opts.plotted.map((r) => {
     const s = latestShares(seriesFor(f, r, opts.propagationDays));
     return { key: repoKey(r), src: plotPath(r).slice('status/'.length), ...s };
   });
@@ -132,10 +141,10 @@ export function statusIndexView(f: Facts, opts: StatusOptions) {
   };
 }
 
-export function hostStatusView(f: Facts, h: PublicHost, opts: StatusOptions) {
+export function hostStatusView(f: Facts, h: PublicHost, opts: StatusContext) {
   const site = f.siteOf.get(h.siteId)!;
   const priv = h.private || site.private;
-  const plotted = new Set(plottedRepos(f, opts.keyRepos).map((r) => r.id));
+  const plotted = new Set(opts.plotted.map((r) => r.id));
   const categories = h.categories
     .map((hc) => {
       const cat = f.data.categories.find((c) => c.id === hc.categoryId)!;
@@ -201,7 +210,7 @@ export function staleness(f: Facts, h: PublicHost, r: PublicRepository): string 
   if (h.autoDisabled) return 'host disabled by the crawler';
   if (h.probeDown) return 'host down at the last probe';
   const hc = h.categories.find((c) => c.categoryId === r.categoryId);
-  const sample = f.data.propagation.filter((s) => s.hostId === h.id && s.repositoryId === r.id).at(-1);
+  const sample = f.latestSample.get(`${h.id}:${r.id}`);
   const verdict = hc?.dirs.get(r.directoryId);
   if (sample && sample.versionsBehind !== null && sample.versionsBehind > 0) {
     return `${sample.versionsBehind >= 3 ? '3 or more' : sample.versionsBehind} version${sample.versionsBehind === 1 ? '' : 's'} behind at ${fmtTime(sample.sampledAt)}`;
@@ -213,7 +222,7 @@ export function staleness(f: Facts, h: PublicHost, r: PublicRepository): string 
 }
 
 /** status.json: the same facts for scripts and dashboards. */
-export function statusJson(f: Facts, opts: StatusOptions) {
+export function statusJson(f: Facts, opts: StatusContext) {
   return {
     format: 1,
     categories: categoryStates(f).map((c) => ({
@@ -247,7 +256,7 @@ export function statusJson(f: Facts, opts: StatusOptions) {
           .sort((a, b) => cmp(a.name, b.name)),
       };
     }),
-    propagation: plottedRepos(f, opts.keyRepos).map((r) => {
+    propagation: opts.plotted.map((r) => {
       const series = seriesFor(f, r, opts.propagationDays);
       const { at, ...latest } = latestShares(series);
       return { repository: r.prefix, arch: r.arch, latest: { ...latest, at: series.at(-1)?.at.toISOString() ?? null } };

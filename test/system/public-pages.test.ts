@@ -202,7 +202,7 @@ describeBackends('public pages', (backend) => {
       if (!/<h2>Repositories<\/h2>/.test(html)) continue;
       const scope = [...html.matchAll(/<tr><td>([^<]+)<\/td><td>(\d+)<\/td><\/tr>/g)];
       const shownBy = new Map<string, Set<string>>(scope.map((m) => [m[1]!, new Set<string>()]));
-      for (const m of html.matchAll(/<article class="host" data-host="([^"]+)">[\s\S]*?data-fresh="([^"]*)"/g)) {
+      for (const m of html.matchAll(/class="host" data-host="([^"]+)">[\s\S]*?data-fresh="([^"]*)"/g)) {
         for (const key of m[2]!.split(' ').filter(Boolean)) shownBy.get(key)!.add(m[1]!);
       }
       for (const [key, count] of scope.map((m) => [m[1]!, Number(m[2])] as const)) {
