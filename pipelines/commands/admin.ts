@@ -60,6 +60,31 @@ export interface HostInfo {
     last_probed: string | null;
   };
   cli_overrides: CliOverrides;
+  /** Newest crawl_log rows (host show only). */
+  recent_crawls?: CrawlLogEntry[];
+}
+
+export interface CrawlLogEntry {
+  started_at: string;
+  duration_ms: number;
+  method: string;
+  ok: boolean;
+  counted: boolean;
+  error_kind: string | null;
+  summary: string;
+  dirs_up2date: number;
+  dirs_stale: number;
+  lines: string[];
+}
+
+/** The crawler's log for one host, newest first (sql/003_crawl_log.sql). */
+export async function recentCrawls(q: Queryable, host: string, limit = 5): Promise<CrawlLogEntry[]> {
+  const r = await q.query<Omit<CrawlLogEntry, 'started_at' | 'lines'> & { started_at: Date; lines: unknown }>(
+    `SELECT l.started_at, l.duration_ms, l.method, l.ok, l.counted, l.error_kind, l.summary, l.dirs_up2date, l.dirs_stale, l.lines
+       FROM crawl_log l JOIN host h ON h.id = l.host_id WHERE h.name = $1 ORDER BY l.started_at DESC, l.id DESC LIMIT $2`,
+    [host, limit],
+  );
+  return r.rows.map((c) => ({ ...c, started_at: iso(c.started_at)!, lines: Array.isArray(c.lines) ? c.lines.map(String) : [] }));
 }
 
 interface HostRow {
@@ -247,7 +272,8 @@ async function findHost(app: AppContext, name: string): Promise<HostInfo> {
 }
 
 export async function hostShow(app: AppContext, name: string, opts: { json?: boolean }, out: Out): Promise<HostInfo> {
-  const h = await findHost(app, name);
+  const h = { ...(await findHost(app, name)) };
+  h.recent_crawls = await app.db.withClient((c) => recentCrawls(c, h.name));
   if (opts.json) {
     out(JSON.stringify(h, null, 2));
     return h;
@@ -283,6 +309,19 @@ export async function hostShow(app: AppContext, name: string, opts: { json?: boo
         h.categories.map((c) => [c.name, yesNo(c.always_up2date), String(c.dirs_up2date), String(c.dirs_stale), when(c.last_checked), [...c.urls, ...c.private_urls.map((u) => `${u} (private)`)].join(' ')]),
       ),
     );
+  }
+  const crawls = h.recent_crawls;
+  if (crawls.length) {
+    out('');
+    out(
+      formatTable(
+        ['crawled', 'method', 'result', 'ms', 'up to date', 'stale', 'summary'],
+        crawls.map((c) => [when(c.started_at), c.method, c.ok ? 'ok' : `failed${c.error_kind ? ` (${c.error_kind})` : ''}${c.counted ? '' : ', not counted'}`, String(c.duration_ms), String(c.dirs_up2date), String(c.dirs_stale), c.summary]),
+      ),
+    );
+    // The newest crawl's own account: why the host is (not) listed.
+    for (const line of crawls[0]!.lines.slice(0, 20)) out(`  ${line}`);
+    if (crawls[0]!.lines.length > 20) out(`  … ${crawls[0]!.lines.length - 20} more line(s) (--json shows all)`);
   }
   return h;
 }

@@ -85,6 +85,11 @@ describeBackends('admin CLI', (backend) => {
       [name],
     );
 
+    await app.db.query(
+      `INSERT INTO crawl_log (host_id, started_at, duration_ms, method, ok, summary, dirs_up2date, dirs_stale, lines)
+       SELECT id, '2026-11-22T08:00:00Z', 1234, 'http', true, '1 of 2 directories up to date', 1, 1, $2::jsonb FROM host WHERE name = $1`,
+      [name, JSON.stringify(['updates/41: repomd.xml sha256 differs from the master (stale)'])],
+    );
     const at = new Date('2026-11-23T12:00:00Z');
     assert.deepEqual(await setHostField(app, name, 'admin_active', false, 'host disable', 'serving a broken tree', at), { changed: true });
     assert.deepEqual(await setHostField(app, name, 'admin_active', false, 'host disable', 'still broken', at), { changed: false });
@@ -104,8 +109,12 @@ describeBackends('admin CLI', (backend) => {
     assert.match(text, /^CLI override {7}admin_active = false \(by 'host disable' at 2026-11-23T12:00:00\.000Z, reason "still broken"\)$/m);
     assert.match(text, /^Fedora Linux\s+no\s+1\s+1\s+2026-11-22 08:00:00Z\s+http:\/\/127\.0\.0\.1:18631\/mirror\.campinas\.example\.br\/fedora\/linux\/$/m);
 
+    assert.match(text, /^2026-11-22 08:00:00Z\s+http\s+ok\s+1234\s+1\s+1\s+1 of 2 directories up to date$/m);
+    assert.match(text, /^ {2}updates\/41: repomd\.xml sha256 differs from the master \(stale\)$/m);
+
     const json = capture();
     const info = await hostShow(app, name, { json: true }, json.out);
+    assert.equal(info.recent_crawls![0]!.summary, '1 of 2 directories up to date');
     assert.deepEqual(json.json<HostInfo>(), JSON.parse(JSON.stringify(info)));
     assert.equal(info.serving, false);
     assert.equal(info.comment, 'contacted psilva');
