@@ -291,6 +291,35 @@ describeBackends('registry apply', (backend) => {
   });
 });
 
+test('fixture registries: the contract example validates; each bad file is reported naming file, site/host and field', (t) => {
+  const fixtures = path.join(ROOT, 'test/fixtures/registry');
+  const valid = loadRegistry(path.join(fixtures, 'valid'), ['Fedora Linux']);
+  assert.deepEqual(valid.sites.map((s) => s.site), ['example-university', 'private-lab']);
+  assert.deepEqual(valid.warnings, [`${path.join(fixtures, 'valid', 'private-lab.yaml')}: site private-lab, host mirror.lab.example.org: hosts[0].netblocks[0]: "198.51.100.77/24" has host bits set; normalized to 198.51.100.0/24`]);
+
+  const dir = tmpDir(t);
+  for (const sub of ['valid', 'invalid']) for (const f of fs.readdirSync(path.join(fixtures, sub))) fs.copyFileSync(path.join(fixtures, sub, f), path.join(dir, f));
+  let issues: string[] = [];
+  assert.throws(() => loadRegistry(dir, ['Fedora Linux']), (err: unknown) => err instanceof ValidationError && ((issues = err.issues), true));
+  const expect: Array<[string, RegExp]> = [
+    ['bad-cidr.yaml', /: site bad-cidr, host m\.bad-cidr\.example: hosts\[0\]\.netblocks\[0\]: "192\.0\.2\.0\/40" has a prefix length above 32$/],
+    ['bad-country.yaml', /: site bad-country, host m\.bad-country\.example: hosts\[0\]\.country: must be an ISO 3166-1 alpha-2 code/],
+    ['bad-hostname.yaml', /: site bad-hostname, host mirror_1\.example\.org: hosts\[0\]\.name: host name is not a DNS name/],
+    ['bad-url.yaml', /: site bad-url, host m\.bad-url\.example: hosts\[0\]\.categories\["Fedora Linux"\]\.urls\[0\]: must not contain credentials/],
+    ['bad-url.yaml', /hosts\[0\]\.categories\["Fedora Linux"\]\.urls\[1\]: scheme "gopher" not allowed \(http, https, ftp, rsync\)$/],
+    ['bad-url.yaml', /hosts\[0\]\.categories\["Fedora Linux"\]\.urls\[2\]: must not contain "\$"$/],
+    // Files are read in name order: the later file of a duplicate pair is the one reported.
+    ['example-university.yaml', /: site example-university, host mirror\.example\.edu: hosts\[0\]\.name: duplicate host name "mirror\.example\.edu" \(also in .*duplicate-host\.yaml site dup-host\)/],
+    ['example-university.yaml', /: site example-university: site: duplicate site name "example-university" \(also in .*duplicate-site\.yaml\)$/],
+    ['not-yaml.yaml', /not valid YAML/],
+    ['private-no-netblocks.yaml', /: site private-no-netblocks, host m\.private\.example: hosts\[0\]\.netblocks: a private host needs at least one netblock/],
+    ['unknown-field.yaml', /: site unknown-field, host m\.unknown-field\.example: hosts\[0\]\.bandwith_mbps: unknown field "bandwith_mbps"$/],
+    ['zero-bandwidth.yaml', /: site zero-bandwidth, host m\.zero\.example: hosts\[0\]\.bandwidth_mbps: must be greater than 0$/],
+  ];
+  for (const [file, re] of expect) assert.ok(issues.some((i) => i.startsWith(path.join(dir, file)) && re.test(i)), `${file} ${re}\n${issues.join('\n')}`);
+  assert.equal(issues.length, expect.length, issues.join('\n'));
+});
+
 test('docs/registry.schema.json is generated from the zod schema (UPDATE_SNAPSHOTS=1 rewrites it)', () => {
   const file = path.join(ROOT, 'docs/registry.schema.json');
   const generated = JSON.stringify(registryJsonSchema(), null, 2) + '\n';
