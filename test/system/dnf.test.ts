@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parseConfig } from '../../pipelines/core/config.ts';
 import { syncConfigTables } from '../../pipelines/core/context.ts';
 import type { Db } from '../../pipelines/core/db.ts';
 import { memoryLogger } from '../../pipelines/core/log.ts';
 import type { StageContext } from '../../pipelines/core/types.ts';
-import { startNginx } from '../../pipelines/serve/nginx.ts';
+import { startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
 import { run as build } from '../../pipelines/stages/build.ts';
 import { run as publish } from '../../pipelines/stages/publish.ts';
 import { run as scanMaster } from '../../pipelines/stages/scan-master.ts';
@@ -19,7 +19,7 @@ import { freshDb } from '../helpers/db.ts';
 import { get, tempDir } from '../helpers/nginx.ts';
 import { dnfRepoquery } from '../helpers/rpm.ts';
 import { requireTool } from '../helpers/system.ts';
-import { buildRpmWorld, REPO_DIR } from '../fixtures/rpm/world.ts';
+import { buildRpmWorld, REPO_DIR, type RpmWorld } from '../fixtures/rpm/world.ts';
 
 const CLIENT_IP = '198.51.100.7'; // inside the stale mirror's netblock: it comes first
 
@@ -40,15 +40,23 @@ async function addHost(db: Db, h: { name: string; country: string; url: string; 
   });
 }
 
-test('dnf rejects a stale mirror by the metalink hash and uses the next one', { timeout: 300_000 }, async (t) => {
+interface Served {
+  world: RpmWorld;
+  mirrors: RunningNginx;
+  server: RunningNginx;
+  work: string;
+}
+
+/**
+ * scan-master over a real master tree → two mirrors (stale, fresh) → build →
+ * publish → our nginx. With `scanOlderPush` scan-master also saw the older push,
+ * so its repomd.xml is in the file-detail history (metalink mm0:alternates).
+ */
+async function serveWorld(t: TestContext, opts: { scanOlderPush: boolean }): Promise<Served | null> {
   for (const tool of [['nginx', 'nginx-light'], ['dnf', 'dnf'], ['rpmbuild', 'rpm'], ['createrepo_c', 'createrepo-c']] as const) {
-    if (!requireTool(t, tool[0], tool[1])) return;
+    if (!requireTool(t, tool[0], tool[1])) return null;
   }
   const work = tempDir(t, 'mirrorsmith-dnf-');
-  const world = await buildRpmWorld(work);
-  const mirrors = await startNginx({ outDir: work, root: world.mirrors });
-  t.after(() => mirrors.stop());
-
   const out = path.join(work, 'out');
   const config = parseConfig(
     {
@@ -57,7 +65,7 @@ test('dnf rejects a stale mirror by the metalink hash and uses the next one', { 
         {
           name: 'Fedora Linux',
           topdir: 'linux',
-          source: { type: 'local', path: world.master },
+          source: { type: 'local', path: path.join(work, 'master') },
           repoRules: [{ match: '^releases/(\\d+)/Everything/([^/]+)/os$', repo: 'fedora-$1', arch: '$2' }],
         },
       ],
@@ -76,8 +84,14 @@ test('dnf rejects a stale mirror by the metalink hash and uses the next one', { 
     options: {},
     progress: () => ({ tick() {}, done() {} }),
   });
-  const scanned = await scanMaster(ctx('scan-master'));
-  assert.equal(scanned.counts.failed, 0, JSON.stringify(scanned.failures));
+  const scan = async () => {
+    const scanned = await scanMaster(ctx('scan-master'));
+    assert.equal(scanned.counts.failed, 0, JSON.stringify(scanned.failures));
+  };
+  const world = await buildRpmWorld(work, opts.scanOlderPush ? scan : undefined);
+  await scan();
+  const mirrors = await startNginx({ outDir: work, root: world.mirrors });
+  t.after(() => mirrors.stop());
   await addHost(db, { name: 'stale.mirror.test', country: 'US', url: `${mirrors.url}/stale/pub/linux`, netblocks: ['198.51.100.0/24'] });
   await addHost(db, { name: 'fresh.mirror.test', country: 'US', url: `${mirrors.url}/fresh/pub/linux` });
 
@@ -86,9 +100,24 @@ test('dnf rejects a stale mirror by the metalink hash and uses the next one', { 
   assert.equal(published.stats?.generation, '20261123T190000Z-1');
   const server = await startNginx({ outDir: out });
   t.after(() => server.stop());
+  return { world, mirrors, server, work };
+}
+
+const METALINK = `/metalink?repo=fedora-$releasever&arch=$basearch&ip=${CLIENT_IP}`;
+
+function repomdHits(mirrors: RunningNginx): string[] {
+  const access = fs.readFileSync(path.join(mirrors.prefixDir, 'logs', 'access.log'), 'utf8');
+  return [...access.matchAll(/"GET (\/\w+)\/pub\/linux\/[^ ]*repomd\.xml HTTP/g)].map((m) => m[1]!);
+}
+
+test('dnf rejects a stale mirror by the metalink hash and uses the next one', { timeout: 300_000 }, async (t) => {
+  const served = await serveWorld(t, { scanOlderPush: false });
+  if (!served) return;
+  const { world, mirrors, server, work } = served;
+  // The .repo file's metalink= as in Fedora's, with dnf substituting the variables.
+  const metalinkUrl = `${server.url}${METALINK}`;
 
   // Our metalink lists the stale mirror first for this client, with the master's hashes.
-  const metalinkUrl = `${server.url}/metalink?repo=fedora-$releasever&arch=$basearch&ip=${CLIENT_IP}`;
   const ml = await get(metalinkUrl.replace('$releasever', '41').replace('$basearch', 'x86_64'));
   assert.equal(ml.status, 200, ml.body);
   assert.match(ml.body, new RegExp(`<hash type="sha256">${world.current.sha256}</hash>`));
@@ -103,12 +132,24 @@ test('dnf rejects a stale mirror by the metalink hash and uses the next one', { 
   assert.deepEqual(res.stdout.trim().split('\n').sort(), ['mstest-1.0-1', 'mstest-2.0-1'], 'the current metadata (with 2.0) was used');
   // librepo checks the strongest hash the metalink offers: sha512.
   assert.match(res.stderr, new RegExp(`checksum doesn't match\\. Calculated: ${world.stale.sha512}\\(sha512\\)\\s+Expected: ${world.current.sha512}\\(sha512\\)\\s+\\(${mirrors.url}/stale/`));
-  const access = fs.readFileSync(path.join(mirrors.prefixDir, 'logs', 'access.log'), 'utf8');
-  const repomdHits = [...access.matchAll(/"GET (\/\w+)\/pub\/linux\/[^ ]*repomd\.xml HTTP/g)].map((m) => m[1]);
-  assert.deepEqual(repomdHits.slice(0, 2), ['/stale', '/fresh'], 'librepo tried the stale mirror first, then the next');
+  assert.deepEqual(repomdHits(mirrors).slice(0, 2), ['/stale', '/fresh'], 'librepo tried the stale mirror first, then the next');
 
   // Control: without hashes (mirrorlist=), the same client trusts the stale mirror.
   const plain = await dnfRepoquery(path.join(work, 'dnf-mirrorlist'), { id: 'fedora', mirrorlist: `${server.url}/mirrorlist?repo=fedora-$releasever&arch=$basearch&ip=${CLIENT_IP}` });
   assert.equal(plain.code, 0, plain.stderr);
   assert.deepEqual(plain.stdout.trim().split('\n'), ['mstest-1.0-1'], 'mirrorlist gives no protection: stale metadata was used');
+});
+
+test('a mirror one push behind is accepted through mm0:alternates', { timeout: 300_000 }, async (t) => {
+  const served = await serveWorld(t, { scanOlderPush: true });
+  if (!served) return;
+  const { world, mirrors, server, work } = served;
+  // The older push is still within fileDetailRetentionDays: it is an alternate.
+  const ml = await get(`${server.url}/metalink?repo=fedora-41&arch=x86_64&ip=${CLIENT_IP}`);
+  assert.match(ml.body, new RegExp(`<hash type="sha512">${world.current.sha512}</hash>[\\s\\S]*<mm0:alternates>[\\s\\S]*<hash type="sha512">${world.stale.sha512}</hash>[\\s\\S]*</mm0:alternates>`));
+  const res = await dnfRepoquery(path.join(work, 'dnf-alt'), { id: 'fedora', metalink: `${server.url}${METALINK}` });
+  assert.equal(res.code, 0, res.stderr);
+  assert.doesNotMatch(res.stderr, /checksum doesn't match/);
+  assert.deepEqual(repomdHits(mirrors), ['/stale'], 'the first mirror was good enough');
+  assert.deepEqual(res.stdout.trim().split('\n'), ['mstest-1.0-1'], 'its (older, consistent) metadata was used');
 });
