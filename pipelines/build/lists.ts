@@ -351,7 +351,12 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   }
   const countryClasses = countryKeys.map((c) => ({ key: c.key, cls: clsOf.get(c.q)! }));
 
-  files.set('lists/index.json', JSON.stringify(index, null, 1) + '\n');
+  // On disk only the shape (host names would make it tens of MB at scale); the plan keeps the names.
+  const compact = {
+    classes: index.classes,
+    lists: Object.fromEntries(Object.entries(index.lists).map(([L, v]) => [L, { variants: v.variants, groups: v.groups.map((g) => [g.kind, g.hosts.length]) }])),
+  };
+  files.set('lists/index.json', JSON.stringify(compact) + '\n');
   const counts = {
     hosts: snapshot.hosts.length,
     repositories: repos.filter((r) => !r.disabled).length,
