@@ -152,3 +152,19 @@ test('nginx/mirrorsmith.conf.example matches the template and passes nginx -t in
   const res = await nginxTest(main, { prefixDir: prefix });
   assert.equal(res.ok, true, res.output);
 });
+
+// Reads the template file, hence here and not in test/unit.
+test('the site config refuses paths and names that would break nginx syntax', () => {
+  const ok = renderSite({ root: '/srv/mirrorsmith/out/current', listen: '127.0.0.1:8080' });
+  assert.match(ok, /^\s*root \/srv\/mirrorsmith\/out\/current;$/m);
+  assert.match(ok, /^include \/srv\/mirrorsmith\/out\/current\/nginx\/http\.d\/\*\.conf;$/m);
+  assert.match(ok, /^\s*include \/srv\/mirrorsmith\/out\/current\/nginx\/server\.d\/\*\.conf;$/m);
+  assert.match(ok, /^\s*sendfile off;$/m);
+  assert.match(ok, /^\s*open_file_cache off;$/m);
+  for (const root of ['/srv/my out/current', '/srv/x;evil', '/srv/{x}', 'relative/out', '/srv/"q"', '/srv/$var']) {
+    assert.throws(() => renderSite({ root, listen: '80' }), /cannot be used in nginx config/, root);
+  }
+  assert.throws(() => renderSite({ root: '/srv/out', listen: '80; include /etc/passwd' }), /invalid listen address/);
+  assert.throws(() => renderSite({ root: '/srv/out', listen: '80', serverName: 'a b' }), /invalid server_name/);
+  assert.match(renderSite({ root: '/srv/out', listen: '[::1]:8080' }), /listen \[::1\]:8080;/);
+});

@@ -1,0 +1,47 @@
+// The pure decisions of publish: the shrink guard, pruning, which generation a
+// standalone publish or a rollback picks.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { generationsToPrune, newestUnpublished, rollbackTarget, shrinkCheck, type GenerationInfo, type PublishEvent } from '../../pipelines/serve/generations.ts';
+
+const m = (hosts?: number, repositories?: number) => ({ counts: { ...(hosts === undefined ? {} : { hosts }), ...(repositories === undefined ? {} : { repositories }) } });
+const gen = (id: string, minute: number): GenerationInfo => ({ id, dir: `/out/generations/${id}`, manifest: m(10, 10), createdAt: new Date(Date.UTC(2026, 10, 1, 0, minute)) });
+const ev = (action: PublishEvent['action'], id: string, from: string | null): PublishEvent => ({ at: '2026-11-01T00:00:00Z', action, id, from });
+
+test('shrink guard: below the share of hosts or repositories is refused, at the share is fine', () => {
+  assert.deepEqual(shrinkCheck(null, m(1, 1), 0.5), { ok: true, reasons: [] }, 'nothing live: nothing to compare');
+  assert.equal(shrinkCheck(m(40, 120), m(20, 60), 0.5).ok, true);
+  assert.deepEqual(shrinkCheck(m(40, 120), m(19, 60), 0.5).reasons, ["hosts: 19 < 50% of the live generation's 40"]);
+  assert.deepEqual(shrinkCheck(m(40, 120), m(3, 10), 0.5).reasons, ["hosts: 3 < 50% of the live generation's 40", "repositories: 10 < 50% of the live generation's 120"]);
+  assert.equal(shrinkCheck(m(40, 120), m(400, 1200), 0.5).ok, true, 'growth is never refused');
+  assert.equal(shrinkCheck(m(40, 120), m(0, 0), 0).ok, true, 'minShare 0 disables the guard');
+  assert.deepEqual(shrinkCheck(m(40, 120), m(undefined, 120), 0.5).reasons, ['the new manifest has no "hosts" count (the live one has 40)']);
+  assert.equal(shrinkCheck(m(0, 0), m(0, 0), 0.5).ok, true, 'an empty live generation cannot shrink');
+});
+
+test('pruning keeps the newest N and never the protected ones', () => {
+  const all = [gen('a', 1), gen('b', 2), gen('c', 3), gen('d', 4), gen('e', 5)];
+  assert.deepEqual(generationsToPrune(all, 3, ['e']), ['b', 'a']);
+  assert.deepEqual(generationsToPrune(all, 3, ['b']), ['c', 'a'], 'a rolled-back-to live generation stays');
+  assert.deepEqual(generationsToPrune(all, 1, ['c']), ['e', 'd', 'b', 'a']);
+  assert.deepEqual(generationsToPrune(all, 10, ['e']), []);
+});
+
+test('standalone publish takes the newest generation newer than current that was never live', () => {
+  const all = [gen('a', 1), gen('b', 2), gen('c', 3)];
+  assert.equal(newestUnpublished(all, null, [])?.id, 'c');
+  assert.equal(newestUnpublished(all, 'c', [ev('publish', 'c', null)]), null);
+  assert.equal(newestUnpublished(all, 'a', [ev('publish', 'a', null)])?.id, 'c');
+  // c was live and rolled back from: not taken again without --generation.
+  assert.equal(newestUnpublished(all, 'b', [ev('publish', 'c', 'b'), ev('rollback', 'b', 'c')]), null);
+  assert.equal(newestUnpublished(all, 'a', [ev('publish', 'c', 'a'), ev('rollback', 'a', 'c')])?.id, 'b');
+});
+
+test('rollback target: the newest older generation nobody rolled back away from', () => {
+  const all = [gen('a', 1), gen('b', 2), gen('c', 3), gen('d', 4)];
+  assert.equal(rollbackTarget(all, 'd', [])?.id, 'c');
+  assert.equal(rollbackTarget(all, 'a', []), null, 'nothing older');
+  // c was rejected earlier (rolled back from c to b); later d was published.
+  assert.equal(rollbackTarget(all, 'd', [ev('publish', 'c', 'b'), ev('rollback', 'b', 'c'), ev('publish', 'd', 'b')])?.id, 'b');
+  assert.equal(rollbackTarget(all, null, [])?.id, 'd', 'nothing live: the newest');
+});
