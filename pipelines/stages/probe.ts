@@ -112,6 +112,8 @@ export function probeUrl(base: string, rel: string): string {
 
 async function probeOne(url: string, ctx: StageContext): Promise<ProbeOutcome> {
   const cfg = ctx.config.probe;
+  // A maintenance page or captive portal answers 200 too: a repomd.xml must look like one.
+  const wantRepomd = new URL(url).pathname.endsWith('/repomd.xml');
   try {
     const res = await httpRequest(url, {
       method: 'GET',
@@ -120,14 +122,20 @@ async function probeOne(url: string, ctx: StageContext): Promise<ProbeOutcome> {
       maxRedirects: ctx.config.crawl.maxRedirects,
       allowOffHostRedirects: ctx.config.crawl.allowOffHostRedirects,
       signal: ctx.signal,
+      keepBody: wantRepomd,
     });
-    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status, ms: res.durationMs };
-    return { ok: false, kind: 'protocol', message: `HTTP ${res.status}` };
+    if (res.status < 200 || res.status >= 300) return { ok: false, kind: 'protocol', message: `HTTP ${res.status}` };
+    if (wantRepomd && !looksLikeRepomd(res.body)) return { ok: false, kind: 'parse', message: `HTTP ${res.status} but the body is not a repomd.xml (error page or captive portal?)` };
+    return { ok: true, status: res.status, ms: res.durationMs };
   } catch (err) {
     if (err instanceof NetError) return { ok: false, kind: err.kind, message: err.message };
     ctx.log.debug(`probe ${url}: ${String((err as Error)?.stack ?? err)}`);
     return { ok: false, kind: 'other', message: errorMessage(err) };
   }
+}
+
+export function looksLikeRepomd(body: Buffer | undefined): boolean {
+  return body !== undefined && /<repomd[\s>]/.test(body.subarray(0, 4096).toString('utf8'));
 }
 
 /**

@@ -21,12 +21,13 @@ interface Server {
 }
 
 /** A mirror answering `status` for the probed file (404 elsewhere), or never answering at all. */
-async function mirrorServer(t: TestContext, behaviour: 'ok' | 'error' | 'hang', port = 0): Promise<Server> {
+async function mirrorServer(t: TestContext, behaviour: 'ok' | 'error' | 'hang' | 'portal', port = 0): Promise<Server> {
   const paths: string[] = [];
   const srv = http.createServer((req, res) => {
     paths.push(req.url ?? '');
     if (behaviour === 'hang') return; // holds the socket until the probe gives up
     if (behaviour === 'error') return res.writeHead(500).end('broken\n');
+    if (behaviour === 'portal') return res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Down for maintenance</body></html>\n');
     if (req.url !== PROBED) return res.writeHead(404).end();
     res.writeHead(200, { 'Content-Type': 'application/xml' }).end(REPOMD.os);
   });
@@ -69,11 +70,13 @@ describeBackends('probe stage', (backend) => {
     const good = await mirrorServer(t, 'ok');
     const broken = await mirrorServer(t, 'error');
     const hung = await mirrorServer(t, 'hang');
+    const portal = await mirrorServer(t, 'portal');
     const deadPort = await freePort();
     const revived = await mirrorServer(t, 'ok');
     await addHost(db, 'good.example.org', good.port);
     await addHost(db, 'broken.example.org', broken.port);
     await addHost(db, 'hung.example.org', hung.port);
+    await addHost(db, 'portal.example.org', portal.port);
     await addHost(db, 'dead.example.org', deadPort);
     await addHost(db, 'auto.example.org', revived.port, { auto_disabled: true });
     await addHost(db, 'admin-off.example.org', revived.port, { admin_active: false });
@@ -82,11 +85,13 @@ describeBackends('probe stage', (backend) => {
     const r1 = await probe(stageContext(db, CONFIG));
     assert.ok(Date.now() - t0 < 10_000, 'the hung server costs its timeout, not the run');
     // pub1 from the fixture has no http URL: skipped, not probed; admin-off never listed.
-    assert.deepEqual(r1.counts, { ok: 2, failed: 3, skipped: 1 });
+    assert.deepEqual(r1.counts, { ok: 2, failed: 4, skipped: 1 });
     const kinds = new Map(r1.failures.map((f) => [f.subject, f]));
     assert.equal(kinds.get('hung.example.org')!.kind, 'timeout');
     assert.equal(kinds.get('dead.example.org')!.kind, 'refused');
     assert.match(kinds.get('broken.example.org')!.message, /HTTP 500/);
+    assert.equal(kinds.get('portal.example.org')!.kind, 'parse');
+    assert.match(kinds.get('portal.example.org')!.message, /not a repomd.xml/);
     assert.deepEqual(good.paths, [PROBED], 'one request, for the first repository\'s repomd.xml');
 
     let h = await hosts(db);
@@ -99,7 +104,7 @@ describeBackends('probe stage', (backend) => {
     assert.equal(h.get('admin-off.example.org')!.admin_active, false);
 
     const r2 = await probe(stageContext(db, CONFIG));
-    assert.equal(r2.stats!.wentDown, 3);
+    assert.equal(r2.stats!.wentDown, 4);
     h = await hosts(db);
     for (const n of ['dead.example.org', 'broken.example.org', 'hung.example.org']) assert.equal(h.get(n)!.probe_down, true, n);
     assert.equal(h.get('good.example.org')!.probe_down, false);
