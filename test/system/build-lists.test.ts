@@ -174,9 +174,12 @@ http {
       }
       // The stale mirror is not listed for the directory it lags on.
       assert.ok(!hostsOf((await get('/mirrorlist?repo=updates-released-f41&arch=x86_64&ip=8.8.8.8')).body).includes('stale.example'));
+      // A netblock given as a DNS name (resolved at build time): localhost → 127.0.0.1.
+      assert.deepEqual(hostsOf((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=127.0.0.1')).body).slice(0, 1), ['private.campus.example']);
       // X-Forwarded-For from the trusted proxy (127.0.0.1) is the client.
-      const xff = await get('/mirrorlist?repo=fedora-41&arch=x86_64', { 'X-Forwarded-For': '192.0.2.9' });
-      assert.deepEqual(hostsOf(xff.body).slice(0, 1), ['private.campus.example']);
+      const xff = await get('/mirrorlist?repo=fedora-41&arch=x86_64', { 'X-Forwarded-For': '198.51.100.5' });
+      assert.deepEqual(hostsOf(xff.body).slice(0, 1), ['mirror.de.example']);
+      assert.match(xff.body, /^# repo = fedora-41 arch = x86_64 Using ASN 680 /);
       // netblock=0, country=, protocol=, alias, redirect=1.
       assert.ok(!hostsOf((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=192.0.2.7&netblock=0')).body).includes('private.campus.example'));
       const de = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=de&ip=192.0.2.7');

@@ -14,7 +14,7 @@ describeBackends('build snapshot loader', (backend) => {
     assert.equal(snap.hosts.length, 7);
     const priv = snap.hosts.find((h) => h.name === 'private.campus.example')!;
     assert.equal(priv.private, true);
-    assert.deepEqual(priv.netblocks.map((n) => n.netblock), ['192.0.2.0/24', '2001:db8:1::/48']);
+    assert.deepEqual(priv.netblocks.map((n) => `${n.kind}:${n.netblock}`), ['cidr:192.0.2.0/24', 'cidr:2001:db8:1::/48', 'dns:localhost']);
     const de = snap.hosts.find((h) => h.name === 'mirror.de.example')!;
     assert.equal(de.asn, 680);
     assert.equal(de.asnClients, true);
