@@ -35,7 +35,8 @@ export function factsFor(ctx: StageContext): Promise<Facts> {
     p = (async () => {
       // The build's snapshot (shared with the lists emitter) decides eligibility.
       const snapshot = await snapshotFor(ctx);
-      const data = await ctx.db.withClient((c) => loadPublicData(c));
+      // One transaction: the pages describe one consistent state of the registry.
+      const data = await ctx.db.transaction((tx) => loadPublicData(tx));
       return buildFacts(data, snapshot);
     })();
     factsCache.set(ctx.run, p);

@@ -189,7 +189,8 @@ function freshnessOf(f: Facts, h: PublicHost, repos: PublicRepository[], prefix:
   return {
     label: `${prefix}${fresh.length}/${n} up to date`,
     cls,
-    freshKeys: fresh.map(repoKey).join(' '),
+    // Only arch pages (a handful of repositories) name them: elsewhere the list would be huge.
+    freshKeys: detailed ? fresh.map(repoKey).join(' ') : '',
     stale: detailed ? repos.filter((r) => !fresh.includes(r)).map(repoKey) : [],
   };
 }
