@@ -58,7 +58,7 @@ function describeChar(c: string): string {
 export interface NormalizedNetblock {
   kind: 'cidr' | 'dns';
   value: string;
-  /** Set when the input had host bits set (or was a bare IP written differently). */
+  /** Set when the input had host bits set (the value is then the network address). */
   warning?: string;
 }
 

@@ -57,7 +57,7 @@ const siteArb: fc.Arbitrary<SiteFile[]> = fc.uniqueArray(label, { minLength: 1, 
         user_active: fc.boolean(),
         admins: fc.uniqueArray(label, { maxLength: 2 }),
         comment: text,
-        hosts: fc.uniqueArray(label, { minLength: 0, maxLength: 3 }).chain((hs) => (hs.length ? fc.tuple(...hs.map((h) => hostArb(`${h}.s${i}.example.org`))) : fc.constant([]))),
+        hosts: fc.uniqueArray(label, { minLength: 0, maxLength: 3 }).chain((hs): fc.Arbitrary<HostEntry[]> => (hs.length ? fc.tuple(...hs.map((h) => hostArb(`${h}.s${i}.example.org`))).map((t) => [...t]) : fc.constant([]))),
       }).map((s): SiteFile => {
         const { org_url, ...rest } = s;
         return { site: `${n}-${i}`, ...(org_url ? { org_url } : {}), ...rest, hosts: [...s.hosts] };
