@@ -34,7 +34,7 @@ export const listsEmitter: Emitter = {
     const notes: string[] = [];
     const resolved = await resolveDnsNetblocks(ctx, snapshot);
     const netblocks = netblockRanges(snapshot, resolved, notes);
-    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants });
+    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants }, (rel, content) => gen.write(rel, content));
     writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,

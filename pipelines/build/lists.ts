@@ -73,7 +73,7 @@ export interface ListPlan {
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /** `${L}/${variant}` → first http(s) base URL, for redirect=1. */
   firsts: Array<{ key: string; url: string }>;
-  /** Relative file path → content. */
+  /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
   index: { classes: Record<string, { keys: string[] }>; lists: Record<string, { variants: number; groups: Array<{ kind: string; hosts: string[] }> }> };
@@ -113,9 +113,14 @@ export function netblockRanges(snapshot: Snapshot, resolved: ReadonlyMap<string,
   return out;
 }
 
-export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly NetblockRange[], opts: PlanOptions): ListPlan {
+/**
+ * @param write where list files go as they are made (the generation writer), so a
+ *   Fedora-scale build does not hold hundreds of MB of strings; default: plan.files.
+ */
+export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly NetblockRange[], opts: PlanOptions, write?: (rel: string, content: string) => void): ListPlan {
   const notes: string[] = [];
   const files = new Map<string, string>();
+  const put = write ?? ((rel: string, content: string) => void files.set(rel, content));
 
   // Hosts and their validated URLs.
   const hosts = new Map<number, HostInfo>();
@@ -315,8 +320,8 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         const h = hosts.get(id)!;
         return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
       });
-      files.set(`lists/o/${L}/${j}.ml`, mirrorlistBlob(sel.header, fhosts, protocols));
-      files.set(`lists/o/${L}/${j}.mt`, metalinkBlob(fhosts, protocols));
+      put(`lists/o/${L}/${j}.ml`, mirrorlistBlob(sel.header, fhosts, protocols));
+      put(`lists/o/${L}/${j}.mt`, metalinkBlob(fhosts, protocols));
       blobFiles += 2;
       const first = firstHttpUrl(fhosts, protocols);
       if (first) firsts.push({ key: `${L}/${j}`, url: first });
@@ -356,7 +361,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     classes: index.classes,
     lists: Object.fromEntries(Object.entries(index.lists).map(([L, v]) => [L, { variants: v.variants, groups: v.groups.map((g) => [g.kind, g.hosts.length]) }])),
   };
-  files.set('lists/index.json', JSON.stringify(compact) + '\n');
+  put('lists/index.json', JSON.stringify(compact) + '\n');
   const counts = {
     hosts: snapshot.hosts.length,
     repositories: repos.filter((r) => !r.disabled).length,
