@@ -38,7 +38,7 @@ export interface PublishEvent {
 
 /** Generation ids are directory names we also put in nginx paths and logs. */
 export const GENERATION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const BUILD_TEMP = /\.tmp-[0-9]+$/;
+const BUILD_TEMP = /\.tmp-([0-9]+)$/;
 
 export function currentLink(outDir: string): string {
   return path.join(outDir, 'current');
@@ -148,7 +148,9 @@ export function cleanStaleTemps(outDir: string): string[] {
   }
   const gens = generationsDir(outDir);
   for (const n of fs.existsSync(gens) ? fs.readdirSync(gens) : []) {
-    if (n.startsWith('.trash-')) {
+    // Our half-deleted generations, and build temp dirs whose builder died.
+    const buildPid = BUILD_TEMP.exec(n)?.[1];
+    if (n.startsWith('.trash-') || (buildPid && !pidAlive(Number(buildPid)))) {
       fs.rmSync(path.join(gens, n), { recursive: true, force: true });
       removed.push(`generations/${n}`);
     }
@@ -253,6 +255,15 @@ export function rollbackTarget(all: GenerationInfo[], current: string | null, hi
   const cur = all.find((g) => g.id === current);
   const older = all.filter((g) => g.id !== current && (!cur || g.createdAt.getTime() <= cur.createdAt.getTime()));
   return older.filter((g) => !rejected.has(g.id)).at(-1) ?? null;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function fsyncDir(dir: string): void {

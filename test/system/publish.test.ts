@@ -183,8 +183,19 @@ test('a build temp dir with a manifest (build died before its rename) is never p
   const out = tempDir(t);
   const config = testConfig(out);
   makeGeneration(out, 'g1', { createdAt: T(1) });
-  makeGeneration(out, 'g2.tmp-4242', { createdAt: T(2) });
+  // A dead builder's temp dir is cleaned up; a live one (this process) is left alone.
+  makeGeneration(out, 'g2.tmp-999999999', { createdAt: T(2) });
+  makeGeneration(out, `g3.tmp-${process.pid}`, { createdAt: T(3) });
   const r = await publish(stageContext(config).ctx);
   assert.equal(r.stats?.generation, 'g1');
   assert.deepEqual(listGenerations(out).map((g) => g.id), ['g1']);
+  assert.deepEqual(fs.readdirSync(path.join(out, 'generations')).sort(), ['g1', `g3.tmp-${process.pid}`]);
+});
+
+test('a current that is a real directory is reported, not replaced', async (t) => {
+  const out = tempDir(t);
+  makeGeneration(out, 'g1', { createdAt: T(1) });
+  fs.mkdirSync(path.join(out, 'current'));
+  await assert.rejects(publish(stageContext(testConfig(out)).ctx), /current exists but is not a symlink; move it away/);
+  assert.ok(fs.statSync(path.join(out, 'current')).isDirectory());
 });
