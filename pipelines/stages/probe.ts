@@ -72,6 +72,9 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     // A live host that crawl auto-disabled is enabled again; admin disables are never touched.
     updates.push({ target: t, next, reenable: o.ok && !next.down && t.autoDisabled });
   }
+  // A host that lost its last http(s) URL cannot be probed: it must not stay out of the lists for it.
+  const unprobable = targets.filter((t) => t.url === null && (t.down || t.failStreak > 0));
+  for (const t of unprobable) updates.push({ target: t, next: { failStreak: 0, okStreak: 0, down: false }, reenable: false });
   if (!ctx.run.dryRun && !ctx.signal.aborted) await ctx.db.transaction((tx) => saveProbes(tx, updates));
 
   const down = updates.filter((u) => u.next.down).length + (outage ? probable.filter((t, i) => !outcomes[i]!.ok && t.down).length : 0);
@@ -82,7 +85,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   }
   for (const u of updates) {
     if (u.next.down && !u.target.down) ctx.log.warn(`${u.target.host}: out of the lists after ${u.next.failStreak} failed probes in a row`);
-    if (!u.next.down && u.target.down) ctx.log.info(`${u.target.host}: back in the lists after ${u.next.okStreak} good probes in a row`);
+    if (u.target.url === null) ctx.log.info(`${u.target.host}: no http(s) URL to probe any more, probe state cleared`);
+    else if (!u.next.down && u.target.down) ctx.log.info(`${u.target.host}: back in the lists after ${u.next.okStreak} good probes in a row`);
     if (u.reenable) ctx.log.info(`${u.target.host}: auto-disabled host answers again, re-enabled`);
   }
   return result;

@@ -122,6 +122,13 @@ describeBackends('probe stage', (backend) => {
     assert.equal(h.get('dead.example.org')!.probe_down, false);
     assert.equal(h.get('broken.example.org')!.probe_down, true);
     assert.equal(good.paths.length, 4);
+
+    // broken drops its http URL (rsync only now): it cannot be probed, so it is not kept out.
+    await db.query(`DELETE FROM host_category_url u USING host_category hc, host h WHERE u.host_category_id = hc.id AND hc.host_id = h.id AND h.name = 'broken.example.org' AND u.url LIKE 'http:%'`);
+    await probe(stageContext(db, CONFIG));
+    h = await hosts(db);
+    assert.equal(h.get('broken.example.org')!.probe_down, false);
+    assert.equal(h.get('broken.example.org')!.probe_fail_streak, 0);
   });
 
   it('--host probes one host; --dry-run writes nothing', async (t) => {
