@@ -99,8 +99,10 @@ export function formatIp(value: bigint, family: Family): string {
     const n = Number(value);
     return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   }
+  // One hex conversion, then slice: far cheaper than eight BigInt shifts.
+  const hex = value.toString(16).padStart(32, '0');
   const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  for (let i = 0; i < 32; i += 4) groups.push(hex.slice(i, i + 4).replace(/^0+(?=.)/, ''));
   // RFC 5952: compress the longest run of zero groups (length >= 2).
   let best = -1;
   let bestLen = 0;
@@ -152,5 +154,7 @@ export function rangeToCidrs(start: bigint, end: bigint, family: Family): string
 }
 
 function bitLength(v: bigint): number {
-  return v === 0n ? 0 : v.toString(2).length;
+  if (v === 0n) return 0;
+  const hex = v.toString(16);
+  return (hex.length - 1) * 4 + (32 - Math.clz32(parseInt(hex[0], 16)));
 }

@@ -39,7 +39,9 @@ export function classKeyString(k: ClassKey): string {
   return `${k.family}|${k.country ?? '-'}|${k.netblocks.join(',')}|${k.asn ?? '-'}|${k.research ? 1 : 0}`;
 }
 
-type Ev = { pos: bigint; apply: (s: SweepState) => void };
+// Events as plain records (no closures): the full GeoIP tables make ~1.4 M of them.
+const enum Kind { Country, Netblock, Asn, Research }
+type Ev = { pos: bigint; kind: Kind; key: string | number; delta: 1 | -1 };
 
 interface SweepState {
   countries: Map<string, number>;
@@ -64,16 +66,22 @@ function minKey<K extends string | number>(m: Map<K, number>): K | null {
 export function partition(input: PartitionInput, family: Family): { segments: Segment[]; classes: Map<string, ClassKey> } {
   const max = familyMax(family);
   const evs: Ev[] = [];
-  const add = (r: IpRange, on: (s: SweepState) => void, off: (s: SweepState) => void) => {
+  const add = (r: IpRange, kind: Kind, key: string | number) => {
     if (r.family !== family) return;
-    evs.push({ pos: r.start, apply: on });
-    if (r.end < max) evs.push({ pos: r.end + 1n, apply: off });
+    evs.push({ pos: r.start, kind, key, delta: 1 });
+    if (r.end < max) evs.push({ pos: r.end + 1n, kind, key, delta: -1 });
   };
-  for (const r of input.countries) add(r, (s) => bump(s.countries, r.country, 1), (s) => bump(s.countries, r.country, -1));
-  for (const r of input.netblocks) add(r, (s) => bump(s.netblocks, r.id, 1), (s) => bump(s.netblocks, r.id, -1));
-  for (const r of input.asns) add(r, (s) => bump(s.asns, r.asn, 1), (s) => bump(s.asns, r.asn, -1));
-  for (const r of input.research) add(r, (s) => s.research++, (s) => s.research--);
+  for (const r of input.countries) add(r, Kind.Country, r.country);
+  for (const r of input.netblocks) add(r, Kind.Netblock, r.id);
+  for (const r of input.asns) add(r, Kind.Asn, r.asn);
+  for (const r of input.research) add(r, Kind.Research, 0);
   evs.sort((a, b) => (a.pos < b.pos ? -1 : a.pos > b.pos ? 1 : 0));
+  const apply = (s: SweepState, e: Ev) => {
+    if (e.kind === Kind.Country) bump(s.countries, e.key as string, e.delta);
+    else if (e.kind === Kind.Netblock) bump(s.netblocks, e.key as number, e.delta);
+    else if (e.kind === Kind.Asn) bump(s.asns, e.key as number, e.delta);
+    else s.research += e.delta;
+  };
 
   const state: SweepState = { countries: new Map(), netblocks: new Map(), asns: new Map(), research: 0 };
   const segments: Segment[] = [];
@@ -101,7 +109,7 @@ export function partition(input: PartitionInput, family: Family): { segments: Se
       emit(pos, at - 1n);
       pos = at;
     }
-    while (i < evs.length && evs[i].pos === at) evs[i++].apply(state);
+    while (i < evs.length && evs[i].pos === at) apply(state, evs[i++]);
   }
   emit(pos, max);
   return { segments, classes };
