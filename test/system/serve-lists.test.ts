@@ -149,12 +149,14 @@ async function load(db: Db, config: Config): Promise<void> {
     await syncConfigTables(q, config);
     const cat = (await q.query<{ id: number }>(`SELECT id FROM category WHERE name = 'Fedora Linux'`)).rows[0]!.id;
     const dirs: number[] = [];
-    for (const d of [REPO.dir, 'releases/41/Everything/aarch64/os', 'updates/testing/41/Everything/x86_64']) {
+    for (const d of [REPO.dir, 'releases/41/Everything/aarch64/os', 'updates/testing/41/Everything/x86_64', 'releases/42/Everything/x86_64/os']) {
       dirs.push((await q.query<{ id: number }>('INSERT INTO directory (category_id, name, readable) VALUES ($1, $2, true) RETURNING id', [cat, d])).rows[0]!.id);
     }
     await q.query('INSERT INTO repository (prefix, arch, category_id, directory_id) VALUES ($1, $2, $3, $4)', [REPO.prefix, REPO.arch, cat, dirs[0]]);
     await q.query(`INSERT INTO repository (prefix, arch, category_id, directory_id) VALUES ('fedora-41', 'aarch64', $1, $2)`, [cat, dirs[1]]);
     await q.query(`INSERT INTO repository (prefix, arch, category_id, directory_id, disabled) VALUES ('updates-testing-f41', 'x86_64', $1, $2, true)`, [cat, dirs[2]]);
+    // Pushed to the master, carried by no mirror yet.
+    await q.query(`INSERT INTO repository (prefix, arch, category_id, directory_id) VALUES ('fedora-42', 'x86_64', $1, $2)`, [cat, dirs[3]]);
     for (const d of dirs) {
       await q.query(
         `INSERT INTO file_detail (directory_id, filename, size, md5, sha1, sha256, sha512, "timestamp", created_at) VALUES ($1, 'repodata/repomd.xml', 4321, $2, $3, $4, $5, 1763900000, now())`,
@@ -174,7 +176,7 @@ async function load(db: Db, config: Config): Promise<void> {
       const hc = (await q.query<{ id: number }>('INSERT INTO host_category (host_id, category_id) VALUES ($1, $2) RETURNING id', [id, cat])).rows[0]!.id;
       await q.query('INSERT INTO host_category_url (host_category_id, url) VALUES ($1, $2)', [hc, `https://${h.name}/pub/fedora/linux`]);
       await q.query('INSERT INTO host_category_url (host_category_id, url) VALUES ($1, $2)', [hc, `http://${h.name}/pub/fedora/linux`]);
-      for (const d of dirs) await q.query('INSERT INTO host_category_dir (host_category_id, directory_id, up2date) VALUES ($1, $2, $3)', [hc, d, !h.stale]);
+      for (const d of dirs) await q.query('INSERT INTO host_category_dir (host_category_id, directory_id, up2date) VALUES ($1, $2, $3)', [hc, d, !h.stale && d !== dirs[3]]);
     }
   });
 }
@@ -439,6 +441,17 @@ describe('mirrorlists and metalinks served by the real nginx', () => {
     const mlUnknown = await get('/metalink?repo=fedora-41&arch=sparc');
     assert.equal(mlUnknown.status, 404);
     assert.match(mlUnknown.body, /<!--[\s\S]*error: invalid repo or arch[\s\S]*# repo=fedora-41&arch=x86_64[\s\S]*-->/);
+
+    // A repository no mirror carries yet: a clear 404, never an empty 200.
+    for (const q of ['/mirrorlist?repo=fedora-42&arch=x86_64&ip=3.1.2.3', '/metalink?repo=fedora-42&arch=x86_64&ip=3.1.2.3', '/mirrorlist?repo=fedora-42&arch=x86_64&redirect=1', '/mirrorlist?repo=fedora-42&arch=x86_64&country=global']) {
+      const none = await get(q);
+      assert.equal(none.status, 404, `${q}: ${none.status} ${none.body}`);
+      assert.match(none.body, /no mirror currently carries this repository/, q);
+      assert.doesNotMatch(none.body, /^https?:\/\/|<url /m, q);
+    }
+    // Missing parameters: MirrorManager's message, no list.
+    const missing = await get('/mirrorlist?repo=fedora-41');
+    assert.match(missing.body, /^# either path=, or repo= and arch= must be specified\n$/);
 
     const disabled = await get('/mirrorlist?repo=updates-testing-f41&arch=x86_64');
     assert.match(disabled.body, /repo disabled/);
