@@ -191,6 +191,9 @@ http {
       assert.ok(http.body.split('\n').slice(1).filter(Boolean).every((l) => l.startsWith('http://')));
       const alias = await get('/mirrorlist?repo=fedora-rawhide-alias&arch=x86_64&ip=8.8.8.8');
       assert.equal(alias.body.split('\n')[0], '# repo = fedora-41 arch = x86_64 country = global ');
+      const legacy = await get('/mirrormanager/metalink?repo=fedora-41&arch=x86_64&ip=8.8.8.8');
+      assert.equal(legacy.status, 200);
+      assert.equal(legacy.type, 'application/metalink+xml');
       const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=100.64.0.9&redirect=1');
       assert.equal(redir.status, 302);
       assert.equal(redir.location, 'https://mirror.fr.example/fedora/linux/releases/41/Everything/x86_64/os/');
