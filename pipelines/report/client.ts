@@ -105,9 +105,9 @@ export async function walkCategory(name: string, top: string, opts: WalkOptions)
   }
   if (!st.isDirectory()) throw new UsageError(`category "${name}": ${top} is not a directory`);
   const queue: string[] = [''];
-  while (queue.length) {
+  for (let next = 0; next < queue.length; next++) {
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('cancelled');
-    const rel = queue.shift()!;
+    const rel = queue[next]!;
     const abs = rel ? path.join(top, rel) : top;
     let dir: fs.Dir;
     try {
@@ -119,7 +119,8 @@ export async function walkCategory(name: string, top: string, opts: WalkOptions)
     }
     const children: string[] = [];
     for await (const ent of dir) {
-      if (!ent.isDirectory() || ent.name.startsWith('.')) continue;
+      // Names with control characters cannot be reported (nor are they served content).
+      if (!ent.isDirectory() || ent.name.startsWith('.') || /[\u0000-\u001f\u007f]/.test(ent.name)) continue;
       const child = rel ? `${rel}/${ent.name}` : ent.name;
       if (isExcluded(child)) continue;
       children.push(child);

@@ -143,7 +143,9 @@ describeBackends('report upload through nginx + ingest', (backend) => {
 
   it('the client walks the copy: directories and repomd.xml sha256, no dot-dirs, no files', { skip }, async () => {
     const root = mirror('walk', { updates: 'old' });
+    fs.mkdirSync(path.join(root, 'updates', 'bad\nname'));
     const cat = await walkCategory(CATEGORY, root, { maxDirectories: 1000 });
+    assert.ok(!cat.directories.some((d) => d.includes('\n')), 'a name the report cannot carry is left out');
     assert.ok(cat.directories.includes(OS) && cat.directories.includes(`${UPD}/repodata`));
     assert.ok(!cat.directories.some((d) => d.includes('.~tmp~')));
     assert.deepEqual(cat.repomd, { [OS]: sha256(REPOMD.os), [UPD]: sha256(REPOMD.updOld) });
