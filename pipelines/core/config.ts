@@ -208,9 +208,11 @@ export const ConfigSchema = z
         /** Run after the swap, e.g. [nginx, -s, reload] or [systemctl, reload, nginx]; argv, no shell. */
         reloadCommand: z.array(z.string().min(1)).min(1).optional(),
         reloadTimeoutMs: z.number().int().min(100).default(30_000),
+        /** `nginx -t` parses every geo range of the generation: seconds at Fedora scale. */
+        nginxTestTimeoutMs: z.number().int().min(1000).default(120_000),
       })
       .strict()
-      .default({ requireNginxTest: true, minShare: 0.5, reloadTimeoutMs: 30_000 }),
+      .default({ requireNginxTest: true, minShare: 0.5, reloadTimeoutMs: 30_000, nginxTestTimeoutMs: 120_000 }),
     /** Public list, status pages, map and metrics (pipelines/public). */
     public: z
       .object({

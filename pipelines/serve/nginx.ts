@@ -132,9 +132,12 @@ export async function nginxTest(confFile: string, opts: { prefixDir?: string; si
 }
 
 /** Writes prefix/conf/{site,nginx}.conf for a root and runs `nginx -t` on it. */
-export async function checkSite(root: string, opts: { prefixDir: string; listen?: string; extraHttp?: string; extraServer?: string; signal?: AbortSignal }): Promise<NginxTestResult & { confFile: string }> {
+export async function checkSite(
+  root: string,
+  opts: { prefixDir: string; listen?: string; extraHttp?: string; extraServer?: string; signal?: AbortSignal; timeoutMs?: number },
+): Promise<NginxTestResult & { confFile: string }> {
   const confFile = writeConf({ prefixDir: opts.prefixDir, root, listen: opts.listen ?? '127.0.0.1:8080', extraHttp: opts.extraHttp, extraServer: opts.extraServer });
-  return { ...(await nginxTest(confFile, { prefixDir: opts.prefixDir, signal: opts.signal })), confFile };
+  return { ...(await nginxTest(confFile, { prefixDir: opts.prefixDir, signal: opts.signal, timeoutMs: opts.timeoutMs })), confFile };
 }
 
 export interface StartNginxOptions {

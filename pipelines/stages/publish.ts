@@ -138,7 +138,7 @@ async function checkWithNginx(config: Config, gen: GenerationInfo, skipFlag: boo
   const prefixDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorsmith-check-'));
   try {
     const t0 = performance.now();
-    const res = await checkSite(gen.dir, { prefixDir, signal });
+    const res = await checkSite(gen.dir, { prefixDir, signal, timeoutMs: config.publish.nginxTestTimeoutMs });
     if (!res.ok) {
       const msg = res.output.split('\n').filter((l) => !/test failed$/.test(l)).join('\n');
       throw new Error(`nginx -t rejected generation ${gen.id}; the old generation keeps serving:\n${msg}`);
