@@ -237,17 +237,18 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
       pid: child.pid!,
       exited,
       async reload() {
-        const checked = await nginxTest(confFile, { prefixDir });
+        const checked = await nginxTest(confFile, { prefixDir, timeoutMs: 120_000 });
         if (!checked.ok) throw new Error(`nginx reload refused, the config does not pass nginx -t:\n${checked.output}`);
         const before = workerPids(child.pid!);
         child.kill('SIGHUP');
-        const deadline = Date.now() + 10_000;
+        // The master re-parses the whole config (seconds for a Fedora-scale geo block).
+        const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
           await sleep(25);
           const now = workerPids(child.pid!);
           if (now.length > 0 && !now.some((p) => before.includes(p))) return;
         }
-        throw new Error(`nginx reload did not finish within 10 s (workers ${workerPids(child.pid!).join(',')})`);
+        throw new Error(`nginx reload did not finish within 60 s (workers ${workerPids(child.pid!).join(',')}); see ${path.join(prefixDir, 'logs', 'error.log')}`);
       },
       stop() {
         stopping ??= (async () => {
