@@ -39,11 +39,15 @@ export interface CrawlDeps {
 
 export interface CategoryOutcome {
   hostCategoryId: number;
+  categoryId: number;
   category: string;
   method: Method | 'none';
   ok: boolean;
   error?: NetError;
+  /** Verdicts of a crawled category; a failed one's are made at write time (failedVerdicts), and both are dropped once written. */
   verdicts: Verdict[];
+  fresh: number;
+  stale: number;
 }
 
 export interface HostOutcome {
@@ -159,7 +163,8 @@ export async function crawlHost(target: HostTarget, masters: ReadonlyMap<number,
       }
       try {
         const verdicts = await crawlCategory(picked.method, picked.url, fam.pin, master, ctx);
-        outcome.categories.push({ hostCategoryId: cat.hostCategoryId, category: cat.categoryName, method: picked.method, ok: true, verdicts });
+        const fresh = verdicts.filter((v) => v.up2date).length;
+        outcome.categories.push({ hostCategoryId: cat.hostCategoryId, categoryId: cat.categoryId, category: cat.categoryName, method: picked.method, ok: true, verdicts, fresh, stale: verdicts.length - fresh });
         // rsync only sees sizes; when the mirror also serves http(s), the key
         // repositories' repomd.xml hashes give their exact version (within the +20).
         const web = picked.method === 'rsync' ? pickUrl(cat.urls.filter((u) => /^https?:/i.test(u))) : null;
@@ -243,9 +248,14 @@ async function checkFamilies(url: URL, ctx: HostCtx): Promise<FamilyCheck> {
 }
 
 function failedCategory(cat: CategoryTarget, master: MasterCategory, method: Method | 'none', error: NetError): CategoryOutcome {
-  // A host we could not crawl is stale everywhere until it answers again.
-  const verdicts = master.dirs.filter((d) => d.readable).map((d) => ({ dirId: d.id, up2date: false, reason: `crawl failed: ${error.message}`.slice(0, 500) }));
-  return { hostCategoryId: cat.hostCategoryId, category: cat.categoryName, method, ok: false, error, verdicts };
+  const stale = master.dirs.filter((d) => d.readable).length;
+  return { hostCategoryId: cat.hostCategoryId, categoryId: cat.categoryId, category: cat.categoryName, method, ok: false, error, verdicts: [], fresh: 0, stale };
+}
+
+/** A host we could not crawl is stale everywhere until it answers again. */
+export function failedVerdicts(master: MasterCategory, error: NetError | undefined): Verdict[] {
+  const reason = `crawl failed: ${error?.message ?? 'unknown error'}`.slice(0, 500);
+  return master.dirs.filter((d) => d.readable).map((d) => ({ dirId: d.id, up2date: false, reason }));
 }
 
 async function crawlCategory(method: Method, url: URL, pin: PinnedAddress, master: MasterCategory, ctx: HostCtx): Promise<Verdict[]> {

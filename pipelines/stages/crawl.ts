@@ -8,7 +8,7 @@ import { defaultMaxListeners, setMaxListeners } from 'node:events';
 import { mapLimited } from '../core/concurrency.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Failure, Stage, StageContext, StageResult } from '../core/types.ts';
-import { crawlHost, type CrawlDeps, type HostOutcome } from '../crawl/host.ts';
+import { crawlHost, failedVerdicts, type CrawlDeps, type HostOutcome } from '../crawl/host.ts';
 import { loadMaster, loadTargets, recentErrors, saveHost, type HostTarget } from '../crawl/store.ts';
 import { isOutage, nextHostState, parseShard, shardOf, type MasterCategory } from '../crawl/verdict.ts';
 import { systemResolver, type Resolver } from '../net/dns.ts';
@@ -37,7 +37,12 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const settled = await mapLimited(targets, { concurrency: cfg.concurrency, signal: ctx.signal }, async (target) => {
     const outcome = await crawlHost(target, masters, deps);
     // An answer is good news whatever the others do: store it now.
-    if (outcome.ok && !opts.dryRun) await save(ctx, outcome, true);
+    if (outcome.ok && !opts.dryRun) await save(ctx, outcome, true, masters);
+    // Written (or a dry run): only the counts are needed from here on.
+    if (outcome.ok) {
+      for (const c of outcome.categories) c.verdicts = [];
+      outcome.lines = [];
+    }
     bar.tick();
     return outcome;
   });
@@ -51,7 +56,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const failed = crawled.filter((o) => !o.ok);
   const outage = !opts.host && isOutage(crawled.length, failed.length, cfg.outageShare, cfg.outageMinHosts);
   if (outage) ctx.log.error(`outage guard: ${failed.length} of ${crawled.length} hosts failed (more than ${Math.round(cfg.outageShare * 100)}%); assuming our own network is at fault, failures not counted, previous freshness kept`);
-  if (!opts.dryRun) for (const o of failed) await save(ctx, o, !outage);
+  if (!opts.dryRun) for (const o of failed) await save(ctx, o, !outage, masters);
 
   return summarize(outcomes, failed, outage, opts.dryRun);
 }
@@ -95,7 +100,7 @@ async function loadMasters(ctx: StageContext, targets: readonly HostTarget[]): P
 }
 
 /** One transaction per host: verdicts (unless the outage guard holds them), state, log, samples. */
-async function save(ctx: StageContext, o: HostOutcome, counted: boolean): Promise<void> {
+async function save(ctx: StageContext, o: HostOutcome, counted: boolean, masters: ReadonlyMap<number, MasterCategory>): Promise<void> {
   const cfg = ctx.config.crawl;
   await ctx.db.transaction(async (tx) => {
     let state = null;
@@ -123,7 +128,9 @@ async function save(ctx: StageContext, o: HostOutcome, counted: boolean): Promis
       reachableV4: o.reachableV4,
       reachableV6: o.reachableV6,
       lines: o.lines,
-      categories: counted ? o.categories.map((c) => ({ hostCategoryId: c.hostCategoryId, verdicts: c.verdicts })) : [],
+      categories: counted
+        ? o.categories.map((c) => ({ hostCategoryId: c.hostCategoryId, verdicts: c.ok ? c.verdicts : failedVerdicts(masters.get(c.categoryId)!, c.error) }))
+        : [],
       state,
       propagation: counted ? o.propagation : new Map(),
       propagationDays: cfg.propagationDays,
@@ -133,10 +140,10 @@ async function save(ctx: StageContext, o: HostOutcome, counted: boolean): Promis
 
 export function summaryLine(o: HostOutcome, counted = true): string {
   if (!o.ok) return `${o.error ?? 'failed'}${counted ? '' : ' (not counted: outage guard)'}`;
-  const v = o.categories.flatMap((c) => c.verdicts);
-  const fresh = v.filter((x) => x.up2date).length;
+  const fresh = o.categories.reduce((n, c) => n + c.fresh, 0);
+  const total = o.categories.reduce((n, c) => n + c.fresh + c.stale, 0);
   const partial = o.categories.filter((c) => !c.ok).map((c) => `${c.category}: ${c.error?.message}`);
-  return `${o.method}: ${fresh} of ${v.length} directories up to date; ${o.requests} requests (budget ${o.budget})${partial.length ? `; failed ${partial.join('; ')}` : ''}`;
+  return `${o.method}: ${fresh} of ${total} directories up to date; ${o.requests} requests (budget ${o.budget})${partial.length ? `; failed ${partial.join('; ')}` : ''}`;
 }
 
 function summarize(outcomes: HostOutcome[], failed: HostOutcome[], outage: boolean, dryRun: boolean): StageResult {
@@ -147,7 +154,7 @@ function summarize(outcomes: HostOutcome[], failed: HostOutcome[], outage: boole
   const worst = crawled.reduce<HostOutcome | null>((w, o) => (!w || o.requests / o.budget > w.requests / w.budget ? o : w), null);
   const overBudget = crawled.filter((o) => o.requests > o.budget).length;
   const total = requests.reduce((a, b) => a + b, 0);
-  const stale = crawled.filter((o) => o.ok && o.categories.some((c) => c.verdicts.some((v) => !v.up2date))).length;
+  const stale = crawled.filter((o) => o.ok && o.categories.some((c) => c.stale > 0)).length;
   const notes = [
     `politeness: ${total} requests, at most ${maxReq} on one host${worst ? ` (${worst.target.name}: ${worst.requests} of a budget of ${worst.budget} = repositories + 20)` : ''}, ${overBudget} host(s) over budget`,
     `freshness: ${crawled.length - failed.length - stale} host(s) fully up to date, ${stale} with stale directories, ${failed.length} failed`,
