@@ -245,18 +245,27 @@ export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: b
     if (e) entries.push(e);
   });
   const unlisted: string[] = [];
+  const sub = splitModuleUrl(url).sub;
   if (r.code === 23) {
     const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('rsync error:'));
     for (const l of lines) {
       const m = /opendir "(.+?)"(?: \(in [^)]*\))? failed/.exec(l);
       if (!m) throw rsyncFailure('listing', url, r);
-      unlisted.push(m[1]!.replace(/^\.?\/?/, '').replace(/\/$/, ''));
+      // The daemon names the directory from its module root ("/linux/releases/42").
+      const fromModule = m[1]!.replace(/^\.?\/+/, '').replace(/\/$/, '');
+      unlisted.push(fromModule.startsWith(sub) ? fromModule.slice(sub.length) : fromModule);
     }
   } else if (r.code !== 0 && r.code !== 24) {
     throw rsyncFailure('listing', url, r);
   }
   if (entries.length === 0) throw new Error(`listing ${url}: rsync printed no entries`);
   return { entries, unlisted };
+}
+
+/** `rsync://host/module/a/b/` → the module URL and the path inside it (`a/b/`). */
+function splitModuleUrl(url: string): { moduleUrl: string; sub: string } {
+  const m = /^(rsync:\/\/[^/]+\/[^/]+\/)(.*)$/.exec(url);
+  return m ? { moduleUrl: m[1]!, sub: m[2]! } : { moduleUrl: url, sub: '' };
 }
 
 /** Fetches some files below `url` (ends with `/`) into memory; a missing file is an Error in the map. */
@@ -267,8 +276,7 @@ export async function rsyncFetch(url: string, names: readonly string[], opts: Rs
   try {
     // rsync 3.x resolves --files-from names against the module root when the source
     // is a path inside a daemon module, so names are sent from the module root.
-    const m = /^(rsync:\/\/[^/]+\/[^/]+\/)(.*)$/.exec(url);
-    const [moduleUrl, sub] = m ? [m[1]!, m[2]!] : [url, ''];
+    const { moduleUrl, sub } = splitModuleUrl(url);
     const list = path.join(tmp, 'files-from');
     await fsp.writeFile(list, Buffer.concat(names.flatMap((n) => [nameToBytes(sub + n), Buffer.from([0])])));
     const dest = path.join(tmp, 'data');

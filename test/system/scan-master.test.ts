@@ -274,20 +274,61 @@ describeBackends('scan-master', (backend: Backend) => {
   });
 });
 
-test('an unreadable directory is recorded as not readable and reported', async (t) => {
+test('an unreadable directory is recorded as not readable and reported (rsync daemon and walk)', async (t) => {
+  if (!requireTool(t, 'rsync')) return;
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-unreadable-'));
-  t.after(() => fs.rmSync(base, { recursive: true, force: true }));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-rsyncd-'));
+  let daemon: ReturnType<typeof spawn> | undefined;
+  t.after(() => {
+    daemon?.kill('SIGTERM');
+    fs.chmodSync(path.join(base, 'pub', 'secret'), 0o755);
+    fs.rmSync(base, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   fs.chmodSync(base, 0o755);
   fs.mkdirSync(path.join(base, 'pub', 'secret', 'inner'), { recursive: true });
+  fs.mkdirSync(path.join(base, 'pub', 'open'));
   fs.writeFileSync(path.join(base, 'pub', 'visible'), 'x');
-  fs.chmodSync(path.join(base, 'pub', 'secret'), 0o700);
-  // root reads every directory: walk as an unprivileged user to see the failure.
   const asRoot = process.getuid?.() === 0;
-  if (asRoot && !requireTool(t, 'setpriv', 'util-linux')) return;
+  // root reads every directory: as root the daemon and the walker run as nobody.
+  fs.chmodSync(path.join(base, 'pub', 'secret'), asRoot ? 0o700 : 0o000);
+
+  // 1. rsync: the daemon cannot open the directory (exit 23); the scan goes on.
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'rsyncd.conf'), `pid file = ${dir}/pid\nuse chroot = no\n${asRoot ? 'uid = 65534\ngid = 65534\n' : ''}[m]\n  path = ${base}\n  read only = yes\n`);
+  daemon = spawn('rsync', ['--daemon', '--no-detach', '--address', '127.0.0.1', '--port', String(port), '--config', path.join(dir, 'rsyncd.conf')], { stdio: 'ignore' });
+  const { db } = await freshDb(t, 'pglite');
+  const category = CategorySchema.parse({ name: 'Unreadable', topdir: 'pub', source: { type: 'rsync', url: `rsync://127.0.0.1:${port}/m` } });
+  let f: ScanFigures | undefined;
+  for (let i = 0; i < 50 && !f; i++) {
+    try {
+      f = await scanCategory({ db, category, baseDir: base, retentionDays: 3, timeoutMs: 10_000 });
+    } catch (err) {
+      if (!/refused|exit (5|10)/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 100)); // daemon still starting
+    }
+  }
+  assert.ok(f, 'rsync daemon answered');
+  assert.deepEqual(f.failures.map((x) => x.subject + ' ' + x.message), ['Unreadable:secret cannot list directory: the rsync server could not open it']);
+  const rows = (await tables(db)).directory.map((d) => `${d.name}:${d.readable}`);
+  assert.deepEqual(rows, [':true', 'open:true', 'secret:false']);
+
+  // 2. the walk (as nobody when root, where the repository is readable to nobody).
   const script = path.join(import.meta.dirname, '..', 'fixtures', 'master', 'walk-as.ts');
-  const cmd = asRoot ? 'setpriv' : process.execPath;
-  const args = [...(asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : []), '--import', 'tsx', script, path.join(base, 'pub')];
-  const { stdout } = await execFileP(cmd, args, { cwd: path.join(import.meta.dirname, '..', '..'), timeout: 60_000 });
+  const drop = asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  if (asRoot) {
+    if (!requireTool(t, 'setpriv', 'util-linux')) return;
+    const canRead = await execFileP('setpriv', [...drop, process.execPath, '-e', 'require("fs").accessSync(process.argv[1], 4)', script]).then(
+      () => true,
+      () => false,
+    );
+    if (!canRead) {
+      t.diagnostic('walk part not run: this checkout is not readable by nobody (the rsync part above covered the unreadable directory)');
+      return;
+    }
+  }
+  const [cmd, args] = asRoot ? ['setpriv', [...drop, process.execPath]] : [process.execPath, []];
+  const { stdout } = await execFileP(cmd, [...args, '--import', 'tsx', script, path.join(base, 'pub')], { cwd: path.join(import.meta.dirname, '..', '..'), timeout: 60_000 });
   const out = JSON.parse(stdout) as { dirs: Array<{ name: string; unlisted?: boolean; files: unknown[] }>; problems: Array<{ dir: string; message: string }> };
   assert.deepEqual(out.problems, [{ dir: 'secret', message: 'cannot list directory: EACCES' }]);
   assert.equal(out.dirs.find((d) => d.name === 'secret')!.unlisted, true);
