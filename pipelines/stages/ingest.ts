@@ -125,7 +125,8 @@ export async function applyPlan(tx: Queryable, hostId: number, verdicts: readonl
 
 /**
  * Private hosts are never crawled: one that stops reporting would stay listed
- * forever. After `hours` without a report its verdicts are withdrawn.
+ * forever. After `hours` without a report its verdicts are withdrawn; so are the
+ * report-made verdicts of a host that has become public.
  */
 export async function expireSilentHosts(tx: Queryable, hours: number): Promise<number> {
   const r = await tx.query(
@@ -136,7 +137,14 @@ export async function expireSilentHosts(tx: Queryable, hours: number): Promise<n
         AND (h.last_checked_in IS NULL OR h.last_checked_in < now() - make_interval(secs => $1::double precision))`,
     [hours * 3600, `report: none received for more than ${hours} hours`],
   );
-  return r.rowCount;
+  // A host made public since its last report keeps no report-made verdict: only the crawler vouches for public hosts.
+  const pub = await tx.query(
+    `UPDATE host_category_dir hcd
+        SET up2date = false, checked_at = now(), reason = 'report: host is public now; waiting for the crawler'
+       FROM host_category hc JOIN host h ON h.id = hc.host_id
+      WHERE hcd.host_category_id = hc.id AND NOT h.private AND hcd.up2date AND hcd.reason LIKE 'report:%'`,
+  );
+  return r.rowCount + pub.rowCount;
 }
 
 export async function loadHost(db: Queryable, name: string): Promise<HostFacts | null> {

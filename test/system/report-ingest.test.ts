@@ -332,6 +332,19 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     assert.match(why.rows[0]!.reason, /none received for more than 72 hours/);
   });
 
+  it('a host made public after reporting keeps no report-made verdict', { skip }, async () => {
+    const cfg = clientConfig('priv2.example.org', 'lab', mirror('priv2-fresh', { updates: 'new' }), PASSWORDS.priv2);
+    const out = await uploadReport(Buffer.from(JSON.stringify(await buildReport(cfg))), { ...cfg, password: PASSWORDS.priv2 }, { timeoutMs: 10_000 });
+    assert.ok(out.ok, JSON.stringify(out));
+    assert.equal((await ingest(stageContext(db, config))).counts.ok, 1);
+    const upBefore = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM host_category_dir WHERE host_category_id = $1 AND up2date', [seeded.hosts.priv2.hostCategoryId]);
+    assert.ok(upBefore.rows[0]!.n > 0);
+    await db.query(`UPDATE host SET private = false WHERE name = 'priv2.example.org'`);
+    await ingest(stageContext(db, config));
+    const r = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM host_category_dir WHERE host_category_id = $1 AND up2date', [seeded.hosts.priv2.hostCategoryId]);
+    assert.equal(r.rows[0]!.n, 0);
+  });
+
   async function runCli(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', TSX, path.join(REPO_ROOT, 'pipelines/cli.ts'), ...args], {
