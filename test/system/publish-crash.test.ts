@@ -12,7 +12,7 @@ import { requireTool } from '../helpers/system.ts';
 
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/publish-loop.ts');
 
-test('kill -9 at random moments of a publish loop never leaves current broken', async (t) => {
+for (const mode of ['stage', 'swap'] as const) test(`kill -9 at random moments of a publish loop (${mode}) never leaves current broken`, async (t) => {
   if (!requireTool(t, 'nginx', 'nginx-light')) return;
   const out = tempDir(t);
   markedGeneration(out, 'a', '2026-11-01T00:00:00Z');
@@ -24,7 +24,7 @@ test('kill -9 at random moments of a publish loop never leaves current broken', 
   const seen = new Set<string>();
   let checks = 0;
   for (let round = 0; round < 6; round++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, out, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
