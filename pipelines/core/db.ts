@@ -28,6 +28,8 @@ export interface Db extends Queryable {
   /** Runs `fn` on one dedicated connection (session-level state such as advisory locks). */
   withClient<T>(fn: (client: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** PGlite only: a snapshot of the whole data directory (tests clone migrated databases from it). */
+  dump?(): Promise<Blob>;
 }
 
 export interface OpenDbOptions {
@@ -39,6 +41,8 @@ export interface OpenDbOptions {
   holder?: string;
   /** Told about things worth a warning, e.g. a stale lock taken over. */
   onNotice?: (message: string) => void;
+  /** PGlite only: start from this dump of a data directory (see `dumpPglite`). */
+  loadDataDir?: Blob;
 }
 
 // int8 (counts, sizes) and numeric come back as JS numbers on both engines; our
@@ -48,7 +52,7 @@ const NUMERIC = 1700;
 const toNumber = (v: string) => (v === null ? v : Number(v));
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
-  return opts.url ? openPg(opts.url) : openPglite(opts.dataDir, opts.holder ?? 'mirrorsmith', opts.onNotice);
+  return opts.url ? openPg(opts.url) : openPglite(opts.dataDir, opts.holder ?? 'mirrorsmith', opts.onNotice, opts.loadDataDir);
 }
 
 async function openPg(url: string): Promise<Db> {
@@ -108,7 +112,7 @@ async function openPg(url: string): Promise<Db> {
   };
 }
 
-async function openPglite(dataDir: string, holder: string, onNotice?: (message: string) => void): Promise<Db> {
+async function openPglite(dataDir: string, holder: string, onNotice?: (message: string) => void, loadDataDir?: Blob): Promise<Db> {
   const inMemory = dataDir.startsWith('memory://');
   let lock: DirLock | undefined;
   if (!inMemory) {
@@ -122,6 +126,7 @@ async function openPglite(dataDir: string, holder: string, onNotice?: (message: 
   try {
     lite = await PGlite.create(inMemory ? undefined : dataDir, {
       parsers: { [INT8]: toNumber, [NUMERIC]: toNumber },
+      loadDataDir,
     });
   } catch (err) {
     lock?.release();
@@ -142,6 +147,7 @@ async function openPglite(dataDir: string, holder: string, onNotice?: (message: 
     description: `PGlite at ${dataDir}`,
     ...wrap(lite),
     withClient: (fn) => fn(wrap(lite)),
+    dump: () => lite.dumpDataDir('none'),
     transaction: (fn) => lite.transaction((tx) => fn(wrap(tx))),
     async close() {
       try {

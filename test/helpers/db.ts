@@ -33,13 +33,32 @@ function warnOnce() {
   process.stderr.write('\n*** DATABASE TESTS ON REAL POSTGRES SKIPPED: set DATABASE_URL=postgres://… to run them\n');
 }
 
+let templateDump: Promise<Blob> | undefined;
+
+/** A dump of a freshly migrated PGlite, made once per test process. */
+function pgliteTemplate(): Promise<Blob> {
+  templateDump ??= (async () => {
+    const db = await openDb({ dataDir: 'memory://' });
+    try {
+      await migrate(db);
+      return await db.dump!();
+    } finally {
+      await db.close();
+    }
+  })();
+  return templateDump;
+}
+
 /** A fresh, migrated database on `backend`; dropped when the test ends. */
 export async function freshDb(t: TestContext | undefined, backend: Backend, opts: { migrate?: boolean } = {}): Promise<{ db: Db; url?: string }> {
   let db: Db;
   let url: string | undefined;
   if (backend === 'pglite') {
-    db = await openDb({ dataDir: 'memory://' });
+    // Migrating costs more than starting PGlite: clone a migrated template instead.
+    const template = opts.migrate === false ? undefined : await pgliteTemplate();
+    db = await openDb({ dataDir: 'memory://', loadDataDir: template });
     t?.after(() => db.close());
+    if (template) return { db };
   } else {
     const name = `ms_test_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: PG_URL });
