@@ -37,18 +37,20 @@ function filesUnder(dir: string): string[] {
   return out.sort();
 }
 
+// One scratch directory: the world generated first is the one the harness then reuses
+// (var/worlds/scale-0.01-seed-7), so the smoke run does not generate it again.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-smoke-'));
+const varDir = path.join(tmp, 'var');
+after(() => {
+  execFileSync('chmod', ['-R', 'u+rwX', tmp]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
 describe('bench generate (scale 0.01)', () => {
-  let tmp: string;
-  let world: string;
+  const world = path.join(varDir, 'worlds', 'scale-0.01-seed-7');
   let summary: Record<string, number>;
   before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-smoke-'));
-    world = path.join(tmp, 'world');
     summary = generate(world);
-  });
-  after(() => {
-    execFileSync('chmod', ['-R', 'u+rwX', tmp]);
-    fs.rmSync(tmp, { recursive: true, force: true });
   });
 
   test('the world has every part, sized for its scale', () => {
@@ -129,12 +131,7 @@ describe('bench generate (scale 0.01)', () => {
 describe('npm run bench -- --smoke', () => {
   test('runs every registered benchmark and writes a results file', { timeout: 600_000 }, async (t) => {
     if (!requireTool(t, 'nginx', 'nginx-light') || !requireTool(t, 'wrk')) return;
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-run-'));
-    t.after(() => {
-      execFileSync('chmod', ['-R', 'u+rwX', tmp]);
-      fs.rmSync(tmp, { recursive: true, force: true });
-    });
-    const opts = parseOptions(['--smoke', '--quiet', '--results-dir', path.join(tmp, 'results'), '--var-dir', path.join(tmp, 'var')]);
+    const opts = parseOptions(['--smoke', '--quiet', '--seed', '7', '--results-dir', path.join(tmp, 'results'), '--var-dir', varDir]);
     let printed = '';
     const report = await runBenchmarks(opts, (s) => (printed += s + '\n'), new AbortController().signal);
     assert.deepEqual(report.errors, [], JSON.stringify(report.errors));
