@@ -254,8 +254,29 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   const lists = new Map<string, { sel: Selection; categoryId: number; protocols: string[] | null }>();
   const classSig = new Map<string, string>();
   const classLists = new Map<string, string[]>();
+  // Many partition classes ask the same question (different netblock entries of the
+  // same host, ASNs nobody serves…): answer each distinct question once.
+  const asnServed = new Set([...hosts.values()].filter((h) => h.select.asnClients && h.select.asn !== null).map((h) => h.select.asn!));
+  const question = (q: ClientQuery) => {
+    const best = new Map<number, number>();
+    for (const id of q.netblocks) {
+      const n = world.netblocks.get(id);
+      if (n) best.set(n.hostId, Math.max(best.get(n.hostId) ?? -1, n.prefix));
+    }
+    const nb = [...best].sort((a, b) => a[0] - b[0]).map(([h, p]) => `${h}/${p}`).join(',');
+    return `${q.family}|${q.country ?? '-'}|${nb}|${q.asn !== null && asnServed.has(q.asn) ? q.asn : '-'}|${q.research ? 1 : 0}|${q.requested ?? ''}`;
+  };
+  const answered = new Map<string, string[]>();
   for (const [qk, q] of queries) {
+    const qq = question(q);
+    const known = answered.get(qq);
+    if (known) {
+      classLists.set(qk, known);
+      classSig.set(qk, known.join(','));
+      continue;
+    }
     const ids: string[] = [];
+    answered.set(qq, ids);
     for (const sp of sigProto) {
       const sel = select(world, sp.eligible, q);
       if (!sel.groups.length) {
