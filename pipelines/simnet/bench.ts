@@ -95,7 +95,7 @@ export async function benchCrawl(opts: BenchCrawlOptions): Promise<BenchCrawlRes
     const ports: number[] = [];
     for (let i = 0; i < n; i++) ports.push(await freePort());
     const servers = behaviours.flatMap((b, i) => (b === 'dead' || b === 'slow' ? [] : [{ address: '127.0.0.1', port: ports[i]!, root: trees.get(b)!, extra: 'rewrite ^/linux/(.*)$ /$1 break;' }]));
-    started.push(await startNginxSim(opts.nginx, path.join(work, 'nginx'), servers));
+    started.push(await startNginxSim(opts.nginx, path.join(work, 'nginx'), servers, 2));
     const slow = behaviours.flatMap((b, i) => (b === 'slow' ? [{ name: names[i]!, root: trees.get('slow')! }] : []));
     if (slow.length) slowServer = await startSimHttpServer(slow.map((s) => ({ ...s, delayMs: opts.slowDelayMs ?? 200 })));
     const rsyncShare = opts.rsync ? (opts.rsyncShare ?? 0.3) : 0;

@@ -83,7 +83,7 @@ export interface NginxServer {
 }
 
 /** One nginx, one `server` per mirror, autoindex on, foreground, all state under workDir. */
-export async function startNginxSim(nginx: string, workDir: string, servers: readonly NginxServer[]): Promise<Managed> {
+export async function startNginxSim(nginx: string, workDir: string, servers: readonly NginxServer[], workers = 1): Promise<Managed> {
   fs.mkdirSync(path.join(workDir, 'tmp'), { recursive: true });
   const conf = path.join(workDir, 'nginx.conf');
   const blocks = servers.map(
@@ -91,7 +91,7 @@ export async function startNginxSim(nginx: string, workDir: string, servers: rea
   );
   fs.writeFileSync(
     conf,
-    `${isRoot() ? 'user root root;\n' : ''}daemon off;\nworker_processes 1;\npid ${workDir}/nginx.pid;\nerror_log ${workDir}/error.log warn;\n` +
+    `${isRoot() ? 'user root root;\n' : ''}daemon off;\nworker_processes ${workers};\npid ${workDir}/nginx.pid;\nerror_log ${workDir}/error.log warn;\n` +
       `events { worker_connections 4096; }\nhttp {\n  access_log off;\n  keepalive_requests 100000;\n` +
       `  client_body_temp_path ${workDir}/tmp/body; proxy_temp_path ${workDir}/tmp/proxy; fastcgi_temp_path ${workDir}/tmp/fcgi;\n` +
       `  uwsgi_temp_path ${workDir}/tmp/uwsgi; scgi_temp_path ${workDir}/tmp/scgi;\n  types { text/xml xml; application/gzip gz; }\n  default_type application/octet-stream;\n${blocks.join('')}}\n`,
