@@ -2,6 +2,7 @@
 // fresh database (registry through `registry apply`, master and crawl state from
 // world.json), then `build` runs alone in a child: wall time, peak RSS, and the
 // size of the generation it wrote.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { duTree, freshDatabase, mb, REPO_ROOT, runChild, tryImport, type BenchContext, type Benchmark, type Figure } from '../harness.ts';
@@ -23,6 +24,24 @@ export interface BuildMeasurement {
   generationBytes: number;
   generationFiles: number;
   stats: Record<string, unknown>;
+}
+
+/** The generation a previous build benchmark left for this world at this commit, if any. */
+export function previousGeneration(buildWorkDir: string, worldDir: string): string | null {
+  try {
+    const g = JSON.parse(fs.readFileSync(path.join(buildWorkDir, 'generation.json'), 'utf8')) as { worldDir: string; generationDir: string; commit: string | null };
+    return g.worldDir === worldDir && g.commit === currentCommit() && fs.existsSync(g.generationDir) ? g.generationDir : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Last commit touching what shapes a generation (a rebuild is needed when it moves) plus local edits. */
+function currentCommit(): string | null {
+  const paths = ['pipelines/build', 'pipelines/stages/build.ts', 'pipelines/public', 'templates', 'nginx'];
+  const r = spawnSync('git', ['-C', REPO_ROOT, 'log', '-1', '--format=%h', '--', ...paths], { encoding: 'utf8' });
+  const d = spawnSync('git', ['-C', REPO_ROOT, 'diff', '--stat', 'HEAD', '--', ...paths], { encoding: 'utf8' });
+  return r.status === 0 ? `${r.stdout.trim()}${d.stdout.trim() ? '+dirty' : ''}` : null;
 }
 
 export async function buildStageAvailable(): Promise<string | null> {
@@ -74,6 +93,8 @@ export const benchmark: Benchmark = {
   async run(ctx) {
     const m = await measureBuild(ctx, ctx.worldDir, ctx.workDir, 'build');
     ctx.shared.set('generationDir', m.generationDir);
+    // A later `--only nginx` run can serve this generation instead of building again.
+    fs.writeFileSync(path.join(ctx.workDir, 'generation.json'), JSON.stringify({ worldDir: ctx.worldDir, generationDir: m.generationDir, commit: currentCommit() }) + '\n');
     const fig = (name: string, value: number, unit: string, target: number, note?: string): Figure => ({ benchmark: 'build', name, value, unit, target: { op: '<=', value: target }, source: SOURCE, ...(note ? { note } : {}) });
     const st = m.stats;
     return [

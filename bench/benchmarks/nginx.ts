@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as yamlParse } from 'yaml';
-import { childPids, mb, procMemory, runWrk, tryImport, type BenchContext, type Benchmark, type Figure } from '../harness.ts';
-import { buildStageAvailable, measureBuild } from './build.ts';
+import { childPids, mb, procMemory, REPO_ROOT, runWrk, tryImport, type BenchContext, type Benchmark, type Figure } from '../harness.ts';
+import { buildStageAvailable, measureBuild, previousGeneration } from './build.ts';
 import type { RegistrySite } from '../../pipelines/bench/network-plan.ts';
 import type { WorldFile } from '../../pipelines/bench/generate.ts';
 
@@ -35,8 +35,9 @@ export const benchmark: Benchmark = {
   },
   async run(ctx) {
     const serve = (await import('../../pipelines/serve/nginx.ts')) as NginxModule;
-    let genDir = ctx.shared.get('generationDir') as string | undefined;
-    if (!genDir) {
+    let genDir = (ctx.shared.get('generationDir') as string | undefined) ?? previousGeneration(path.join(path.dirname(ctx.workDir), 'build'), ctx.worldDir) ?? undefined;
+    if (genDir) ctx.log(`serving ${path.relative(REPO_ROOT, genDir)}`);
+    else {
       ctx.log('no generation from the build benchmark in this run: building one');
       genDir = (await measureBuild(ctx, ctx.worldDir, path.join(ctx.workDir, 'build'), 'build for nginx')).generationDir;
     }
