@@ -2,7 +2,7 @@
 // set-report-password`, and the `probe` / `ingest` stage commands.
 import fs from 'node:fs';
 import type { CliEnv } from '../cli.ts';
-import { withApp } from '../core/context.ts';
+import { makeLogger, withApp } from '../core/context.ts';
 import { UsageError } from '../core/errors.ts';
 import { buildReport, describeStatus, fetchStatus, loadClientConfig, readPassword, uploadReport } from '../report/client.ts';
 import { apr1, checkPassword } from '../report/htpasswd.ts';
@@ -42,13 +42,14 @@ export function reportConfigPath(opts: { reportConfig?: string }, env: CliEnv): 
 
 async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?: string; dryRun?: boolean; status?: boolean }): Promise<number> {
   const cfg = loadClientConfig(opts.reportConfig);
+  const log = makeLogger(env.globals()).child({ cmd: 'report' });
   // The password is checked before the (possibly long) walk.
   const password = opts.dryRun ? '' : readPassword(cfg);
   const target = { server: cfg.server, site: cfg.site, host: cfg.host, password };
   if (opts.status) {
     const st = await fetchStatus(target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
     if (!st.ok) {
-      process.stderr.write(`mirrorsmith report: ${st.message}\n`);
+      log.error(st.message);
       return 1;
     }
     env.out(describeStatus(st.status));
@@ -59,7 +60,7 @@ async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?:
   const body = Buffer.from(JSON.stringify(report));
   const dirs = report.categories.reduce((n, c) => n + c.directories.length, 0);
   const repos = report.categories.reduce((n, c) => n + Object.keys(c.repomd).length, 0);
-  process.stderr.write(`report: ${dirs} directories, ${repos} repositories in ${report.categories.length} categor${report.categories.length === 1 ? 'y' : 'ies'}, ${body.length} bytes, walked in ${((performance.now() - t0) / 1000).toFixed(1)}s\n`);
+  log.info(`${dirs} directories, ${repos} repositories in ${report.categories.length} categor${report.categories.length === 1 ? 'y' : 'ies'}, ${body.length} bytes, walked in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   if (opts.output === '-') env.out(JSON.stringify(report, null, 2));
   else if (opts.output) fs.writeFileSync(opts.output, JSON.stringify(report, null, 2) + '\n');
   if (opts.dryRun) return 0;
@@ -67,11 +68,11 @@ async function reportCommand(env: CliEnv, opts: { reportConfig: string; output?:
   const previous = await fetchStatus(target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
   const outcome = await uploadReport(body, target, { timeoutMs: cfg.timeoutMs, signal: env.signal });
   if (outcome.ok) {
-    if (previous.ok) process.stderr.write(`report: previous: ${describeStatus(previous.status)}\n`);
-    process.stderr.write(`report: uploaded to ${outcome.url} (HTTP ${outcome.status}); the server checks it at its next ingest run (see --status)\n`);
+    if (previous.ok) log.info(`previous: ${describeStatus(previous.status)}`);
+    log.info(`uploaded to ${outcome.url} (HTTP ${outcome.status}); the server checks it at its next ingest run (see --status)`);
     return 0;
   }
-  process.stderr.write(`mirrorsmith report: ${outcome.message}\n`);
+  log.error(outcome.message);
   return 1;
 }
 
