@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { claim, depositReport, fileReport, listSpool, readBounded } from '../../pipelines/report/spool.ts';
+import { reportToSpool } from '../../pipelines/report/local.ts';
 
 function tmpdir(t: { after(fn: () => void): void }): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorsmith-spool-'));
@@ -42,6 +43,18 @@ describe('report spool', () => {
     assert.deepEqual(readBounded(claimed, 100), { ok: true, text: '{"a":1}', bytes: 7 });
     const r = readBounded(claimed, 3);
     assert.ok(!r.ok && /7 bytes, more than ingest.maxReportBytes \(3\)/.test(r.reason));
+  });
+
+  it('a local private mirror deposits its report without nginx', async (t) => {
+    const root = tmpdir(t);
+    fs.mkdirSync(path.join(root, 'copy', 'releases', '41', 'os', 'repodata'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'copy', 'releases', '41', 'os', 'repodata', 'repomd.xml'), '<repomd/>');
+    const file = await reportToSpool(path.join(root, 'incoming'), { site: 'lab', host: 'm1.example.org', baseDir: root, maxDirectories: 100, categories: [{ name: 'Fedora Linux', path: 'copy' }] });
+    const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.equal(report.host, 'm1.example.org');
+    assert.deepEqual(report.categories[0].directories, ['releases', 'releases/41', 'releases/41/os', 'releases/41/os/repodata']);
+    assert.deepEqual(Object.keys(report.categories[0].repomd), ['releases/41/os']);
+    assert.deepEqual(listSpool(path.join(root, 'incoming')).map((e) => e.kind), ['report']);
   });
 
   it('files under <dest>/<site>/<host>/ with a reason, keeping the newest N', (t) => {
