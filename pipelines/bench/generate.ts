@@ -18,7 +18,7 @@ import { COUNTRY_WEIGHTS, CONTINENT_REDIRECTS, planNetwork, type NetworkPlan } f
 import { makeRepodata } from './repodata.ts';
 
 /** Bumped whenever the generated world changes shape, so cached worlds are regenerated. */
-export const GENERATOR_VERSION = 2;
+export const GENERATOR_VERSION = 3;
 
 export interface GenerateOptions {
   scale: number;

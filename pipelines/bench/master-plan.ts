@@ -107,7 +107,8 @@ function fedoraRules(prefixDir: string): RepoRuleSpec[] {
 function epelRules(prefixDir: string): RepoRuleSpec[] {
   const p = prefixDir;
   return [
-    { match: `^${p}(next/)?(\\d+(?:\\.\\d+)?)/Everything/source/tree$`, repo: 'epel-$1source-$2', arch: 'source' },
+    { match: `^${p}(\\d+(?:\\.\\d+)?)/Everything/source/tree$`, repo: 'epel-source-$1', arch: 'source' },
+    { match: `^${p}next/(\\d+)/Everything/source/tree$`, repo: 'epel-next-source-$1', arch: 'source' },
     { match: `^${p}testing/(\\d+(?:\\.\\d+)?)/Everything/source/tree$`, repo: 'testing-epel-source-$1', arch: 'source' },
     { match: `^${p}testing/(\\d+(?:\\.\\d+)?)/Everything/${notSource}/debug$`, repo: 'testing-epel-debug-$1', arch: '$2' },
     { match: `^${p}testing/(\\d+(?:\\.\\d+)?)/Everything/${notSource}$`, repo: 'testing-epel-$1', arch: '$2' },
