@@ -33,6 +33,12 @@ export interface ScanCategoryOptions {
   prefer?: 'auto' | 'listing';
   /** Compute everything, write nothing. */
   dryRun?: boolean;
+  /**
+   * List every directory even when its ctime is unchanged. A file rewritten in
+   * place (no rename) changes no directory ctime; composes rename, so the
+   * incremental walk is the default.
+   */
+  fullWalk?: boolean;
 }
 
 export interface ScanFigures {
@@ -49,7 +55,8 @@ export interface ScanFigures {
   counts: ApplyCounts | null;
   failures: Failure[];
   notes: string[];
-  ms: { list: number; hash: number; store: number; total: number };
+  /** load = reading the previous scan from the database; list = the source. */
+  ms: { load: number; list: number; hash: number; store: number; total: number };
 }
 
 interface Source {
@@ -71,6 +78,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
 
   const state = await ensureCategory(db, category.name, category.topdir);
   const previous = await loadDirectories(db, state.id);
+  const tLoad = performance.now();
   const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
   const isExcluded = makeExcluder(category.excludes);
   const topFileExcludes = new Set(category.fullfiletimelist ? [category.fullfiletimelist] : []);
@@ -105,7 +113,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
         isExcluded,
         topFileExcludes,
         previous,
-        trustBefore: state.lastScanStarted ?? 0,
+        trustBefore: opts.fullWalk ? 0 : (state.lastScanStarted ?? 0),
         concurrency,
         signal: opts.signal,
       });
@@ -212,7 +220,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     counts,
     failures,
     notes,
-    ms: { list: Math.round(tList - t0), hash: Math.round(tHash - tList), store: Math.round(tEnd - tHash), total: Math.round(tEnd - t0) },
+    ms: { load: Math.round(tLoad - t0), list: Math.round(tList - tLoad), hash: Math.round(tHash - tList), store: Math.round(tEnd - tHash), total: Math.round(tEnd - t0) },
   };
 }
 

@@ -30,6 +30,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
         log,
         signal: ctx.signal,
         dryRun: ctx.run.dryRun,
+        fullWalk: Boolean(ctx.options.full),
       });
       figures.push(f);
       failures.push(...f.failures);
