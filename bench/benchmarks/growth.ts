@@ -24,7 +24,10 @@ export const benchmark: Benchmark = {
     for (const s of scales) {
       // The tree is not needed for a build: the world is planned and loaded from world.json.
       const dir = await ctx.world(s, { tree: false });
-      runs.push(await measureBuild(ctx, dir, path.join(ctx.workDir, `scale-${s}`), `scale ${s}`));
+      const m = await measureBuild(ctx, dir, path.join(ctx.workDir, `scale-${s}`), `scale ${s}`);
+      runs.push(m);
+      // Printed as it goes: the large scales take long, and a partial curve is still a curve.
+      ctx.log(`scale ${s}: ${m.hosts} hosts, ${m.repositories} repos: build ${(m.buildMs / 1000).toFixed(1)} s, peak RSS ${mb(m.peakRssBytes).toFixed(0)} MB, generation ${mb(m.generationBytes).toFixed(0)} MB in ${m.generationFiles} files`);
     }
     const ref = runs.find((r) => r.scale === 1) ?? runs[Math.floor(runs.length / 2)]!;
     const figures: Figure[] = [];
