@@ -141,8 +141,9 @@ export function cleanStaleTemps(outDir: string): string[] {
     return removed;
   }
   for (const n of names) {
-    if (n.startsWith('.current.tmp-')) {
-      fs.rmSync(path.join(outDir, n), { force: true });
+    const checkPid = /^\.nginx-check-([0-9]+)$/.exec(n)?.[1];
+    if (n.startsWith('.current.tmp-') || (checkPid && !pidAlive(Number(checkPid)))) {
+      fs.rmSync(path.join(outDir, n), { recursive: true, force: true });
       removed.push(n);
     }
   }

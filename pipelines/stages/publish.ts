@@ -8,7 +8,6 @@
 // reload swaps back. `rollback` (below) is the same swap towards an older generation.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { resolvePath, type Config } from '../core/config.ts';
 import { generationsDir } from '../core/generation.ts';
@@ -135,7 +134,11 @@ async function checkWithNginx(config: Config, gen: GenerationInfo, skipFlag: boo
     log.warn(`nginx not installed: publishing ${gen.id} without nginx -t (${skipFlag ? '--skip-nginx-test' : 'publish.requireNginxTest: false'})`);
     return 'skipped';
   }
-  const prefixDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorsmith-check-'));
+  // Under out/ rather than /tmp, so a publish killed mid-check leaves nothing
+  // behind that the next one does not clean (cleanStaleTemps).
+  const prefixDir = path.join(resolvePath(config, config.output.dir), `.nginx-check-${process.pid}`);
+  fs.rmSync(prefixDir, { recursive: true, force: true });
+  fs.mkdirSync(prefixDir, { recursive: true });
   try {
     const t0 = performance.now();
     const res = await checkSite(gen.dir, { prefixDir, signal, timeoutMs: config.publish.nginxTestTimeoutMs });

@@ -67,6 +67,6 @@ for (const mode of ['stage', 'swap'] as const) test(`kill -9 at random moments o
   const other = live === 'a' ? 'b' : 'a';
   const r = await publish(stageContext(config, { options: { generation: other } }).ctx);
   assert.equal(r.stats?.generation, other);
-  assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('.current.tmp-')), []);
+  assert.deepEqual(fs.readdirSync(out).filter((n) => n.startsWith('.current.tmp-') || n.startsWith('.nginx-check-')), [], 'leftovers of killed publishes are cleaned');
   assert.equal((await get(`${nginx.url}/id.txt`)).body, `${other}\n`);
 });
