@@ -11,7 +11,7 @@ import { readWorld } from '../pipelines/bench/generate.ts';
 import type { WorldSummary } from '../pipelines/bench/generate.ts';
 
 const USAGE = `usage: npm run bench -- [--smoke] [--growth] [--only NAME[,NAME]] [--scale K] [--seed N] [--wrk-seconds S] [--database-url URL] [--quiet]
-  --smoke        scale 0.01, short wrk runs: checks the harness works (seconds, not minutes)
+  --smoke        scale 0.01, short wrk runs: checks the harness works (a few minutes on 2 cores)
   --growth       also build at scales 0.5, 1, 2, 4 and print how time, memory and output grow
   --only NAMES   run only these benchmarks (comma-separated)
   --scale K      world scale (default 1 = Fedora-sized)
