@@ -51,6 +51,8 @@ export function registerRepoCommands(env: CliEnv): void {
               ]),
             ),
           );
+          const { rows: aliases } = await app.db.query<{ from_repo: string; to_repo: string }>('SELECT from_repo, to_repo FROM repository_redirect ORDER BY from_repo');
+          if (aliases.length) env.out(`\naliases (asked for → served): ${aliases.map((a) => `${a.from_repo} → ${a.to_repo}`).join(', ')}`);
         }),
       ),
     );
