@@ -123,9 +123,16 @@ function checkFields(ts: string, type: string, size: string, issue: (m: string) 
   return { type, size: Number(size), time: Number(ts) };
 }
 
+const ESCAPES = /^\/|(?:^|\/)\.\.(?:\/|$)/;
+
 function cleanName(text: string, issue: (m: string) => void): string | null {
-  const name = text === '.' ? '' : text.replace(/^\.\//, '').replace(/\/$/, '');
-  if (name.startsWith('/') || name.split('/').includes('..')) {
+  let name = text;
+  if (name === '.') name = '';
+  else {
+    if (name.startsWith('./')) name = name.slice(2);
+    if (name.endsWith('/')) name = name.slice(0, -1);
+  }
+  if (ESCAPES.test(name)) {
     issue(`path ${JSON.stringify(name)} escapes the category top`);
     return null;
   }
