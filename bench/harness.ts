@@ -63,6 +63,8 @@ export interface Benchmark {
   title: string;
   /** Every figure it reports, with targets: printed even while the benchmark is unavailable. */
   figures: FigureSpec[];
+  /** Reads the master tree on disk (others need only world.json and the registry). */
+  usesTree?: boolean;
   /** null when it can run; otherwise why not (e.g. "stage build not implemented yet"). */
   available(): Promise<string | null>;
   run(ctx: BenchContext): Promise<Figure[]>;

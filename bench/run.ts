@@ -120,7 +120,7 @@ export async function runBenchmarks(opts: RunOptions, out: (line: string) => voi
   const figures: Figure[] = [];
   const unavailable: RunReport['unavailable'] = [];
   const errors: RunReport['errors'] = [];
-  const mainWorld = await world(opts.scale);
+  const mainWorld = await world(opts.scale, { tree: selected.some((b) => b.usesTree) });
   for (const b of selected) {
     if (signal.aborted) break;
     const reason = await b.available();

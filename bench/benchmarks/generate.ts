@@ -10,6 +10,7 @@ const SOURCE = 'issue 9 (≈ at scale 1)';
 export const benchmark: Benchmark = {
   name: 'generate',
   title: 'synthetic Fedora-scale world',
+  usesTree: true,
   figures: [
     { name: 'repo/arch pairs', unit: '', target: { op: '≈', value: 1200 }, source: SOURCE },
     { name: 'directories', unit: '', target: { op: '≈', value: 30_000 }, source: SOURCE },

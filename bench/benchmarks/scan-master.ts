@@ -11,6 +11,7 @@ const SOURCE = 'issue 4';
 export const benchmark: Benchmark = {
   name: 'scan-master',
   title: 'master tree scan',
+  usesTree: true,
   figures: [
     { name: 'full walk', unit: 's' },
     { name: 'no-change rescan', unit: 's' },
