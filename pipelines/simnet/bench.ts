@@ -14,7 +14,7 @@ import { migrate } from '../core/migrate.ts';
 import type { StageResult } from '../core/types.ts';
 import { staticResolver, type Addresses } from '../net/dns.ts';
 import { run as crawl } from '../stages/crawl.ts';
-import { freePort, startNginxSim, startRsyncSim, type Managed } from './daemons.ts';
+import { freePorts, startNginxSim, startRsyncSim, type Managed } from './daemons.ts';
 import { startSimHttpServer, type SimHttpServer } from './http-server.ts';
 import { seedSimMaster, writeSimMaster } from './master.ts';
 import { moduleName, registerSimHosts } from './network.ts';
@@ -92,17 +92,16 @@ export async function benchCrawl(opts: BenchCrawlOptions): Promise<BenchCrawlRes
     }
     say(`starting nginx with ${n} servers`);
     const names = behaviours.map((_, i) => `m${String(i).padStart(4, '0')}.bench.test`);
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) ports.push(await freePort());
+    // Distinct ports, the rsync daemon's included: a dead mirror's port must stay unanswered.
+    const [rsyncPortPicked, ...ports] = await freePorts(n + 1);
     const servers = behaviours.flatMap((b, i) => (b === 'dead' || b === 'slow' ? [] : [{ address: '127.0.0.1', port: ports[i]!, root: trees.get(b)!, extra: 'rewrite ^/linux/(.*)$ /$1 break;' }]));
     started.push(await startNginxSim(opts.nginx, path.join(work, 'nginx'), servers, 2));
     const slow = behaviours.flatMap((b, i) => (b === 'slow' ? [{ name: names[i]!, root: trees.get('slow')! }] : []));
     if (slow.length) slowServer = await startSimHttpServer(slow.map((s) => ({ ...s, delayMs: opts.slowDelayMs ?? 200 })));
     const rsyncShare = opts.rsync ? (opts.rsyncShare ?? 0.3) : 0;
     const rsyncIdx = new Set(behaviours.flatMap((b, i) => (b !== 'slow' && b !== 'dead' && (i * 104729) % 100 < rsyncShare * 100 ? [i] : [])));
-    let rsyncPort = 0;
+    const rsyncPort = rsyncPortPicked!;
     if (rsyncIdx.size) {
-      rsyncPort = await freePort();
       started.push(await startRsyncSim(opts.rsync!, path.join(work, 'rsyncd'), '127.0.0.1', rsyncPort, [...rsyncIdx].map((i) => ({ name: moduleName(names[i]!), path: trees.get(behaviours[i]!)! }))));
     }
     const table: Record<string, Addresses> = {};

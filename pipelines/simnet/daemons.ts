@@ -29,6 +29,24 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** n distinct free ports: all held open until every one is picked, so none is handed out twice. */
+export async function freePorts(n: number, address = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, address, () => resolve());
+      });
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
 /** Waits until something accepts on address:port, or throws after timeoutMs. */
 export async function waitForPort(address: string, port: number, timeoutMs = 5000, child?: ChildProcess): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Queryable } from '../core/db.ts';
 import { staticResolver, type Addresses, type Resolver } from '../net/dns.ts';
-import { freePort, openUp, startFtpSim, startNginxSim, startRsyncSim, type Managed } from './daemons.ts';
+import { freePorts, openUp, startFtpSim, startNginxSim, startRsyncSim, type Managed } from './daemons.ts';
 import { buildVariant, type MasterTrees, type SimBehaviour } from './trees.ts';
 
 export type SimProtocol = 'http' | 'rsync' | 'ftp';
@@ -57,6 +57,9 @@ export async function startSimNetwork(opts: SimNetworkOptions): Promise<SimNetwo
       if (b !== 'dead') trees.set(b, buildVariant(opts.master, b, path.join(opts.workDir, 'trees', b), { missingDir: opts.missingDir }));
     }
     const urls = new Map<string, string[]>(opts.mirrors.map((m) => [m.name, []]));
+    // Every port this network uses, distinct (a dead mirror's port must stay unanswered).
+    const pool = await freePorts(opts.mirrors.length * 3 + 2);
+    const freePort = async () => pool.pop()!;
     const table: Record<string, Addresses> = {};
     for (const m of opts.mirrors) {
       const fams = m.resolvesTo ?? m.families ?? [4];
@@ -93,14 +96,14 @@ export async function startSimNetwork(opts: SimNetworkOptions): Promise<SimNetwo
     }
 
     // ftp: a vsftpd per live mirror (anonymous root = its tree, listed at /).
-    let pasv = 40000 + Math.floor(Math.random() * 2000) * 10;
     for (const m of opts.mirrors.filter((x) => x.protocols.includes('ftp'))) {
       const port = await freePort();
       urls.get(m.name)!.push(`ftp://${m.name}:${port}/`);
       if (m.behaviour === 'dead') continue;
       if (!opts.tools.vsftpd) throw new Error('simnet: vsftpd is needed for ftp mirrors');
-      started.push(await startFtpSim(opts.tools.vsftpd, path.join(opts.workDir, 'ftp', moduleName(m.name)), V4, port, trees.get(m.behaviour)!, { min: pasv, max: pasv + 9 }));
-      pasv += 10;
+      // One passive port from the same pool: the crawler's ftp session is sequential.
+      const pasv = await freePort();
+      started.push(await startFtpSim(opts.tools.vsftpd, path.join(opts.workDir, 'ftp', moduleName(m.name)), V4, port, trees.get(m.behaviour)!, { min: pasv, max: pasv }));
     }
     return { urls, resolver: staticResolver(table, null), trees, stop };
   } catch (err) {
