@@ -213,7 +213,8 @@ export async function pushDemoUpdate(root: string, opts: { repoDir?: string } = 
   const historyDir = path.join(historyRoot, String(n), repoDir, 'repodata');
   fs.mkdirSync(path.dirname(historyDir), { recursive: true });
   fs.cpSync(path.join(abs, 'repodata'), historyDir, { recursive: true, preserveTimestamps: true });
-  const revision = String(n + 1);
+  // A revision that never repeats, so even a push in the same second changes repomd.xml.
+  const revision = String(Date.now());
   const hasRpms = fs.existsSync(path.join(abs, 'Packages'));
   if (hasRpms && (await hasTool('createrepo_c'))) await runCreaterepo(abs, { revision });
   else writeRepodata(abs, [], { revision, timestamp: Math.floor(Date.now() / 1000) + n });

@@ -57,30 +57,34 @@ export interface FileTimeList {
  * `ctime<TAB>type<TAB>size<TAB>path`, optional checksum sections, and `[End]`
  * (its absence means the file was cut short).
  */
-export function parseFullFileTimeList(data: Buffer, maxIssues = 20): FileTimeList {
-  // Fast path for the usual all-UTF-8 list: string splitting is several times
+export function parseFullFileTimeList(data: Buffer, maxIssues = 20, onEntry?: (e: ListEntry) => void): FileTimeList {
+  const entries: ListEntry[] = [];
+  const sink = onEntry ?? ((e: ListEntry) => void entries.push(e));
+  // Fast path for the usual all-UTF-8 list: string scanning is several times
   // quicker than walking bytes; names needing escapes still go through canonicalName.
-  if (isUtf8(data)) return parseText(data.toString('utf8'), maxIssues);
-  return parseBytes(data, maxIssues);
+  const r = isUtf8(data) ? parseText(data.toString('utf8'), maxIssues, sink) : parseBytes(data, maxIssues, sink);
+  return { entries, issues: r.issues };
 }
 
 const PLAIN = /^[^\x00-\x1f\x7f-\x9f\\]*$/;
 
-function parseText(text: string, maxIssues: number): FileTimeList {
-  const entries: ListEntry[] = [];
+function parseText(text: string, maxIssues: number, sink: (e: ListEntry) => void): { issues: string[] } {
   const issues: string[] = [];
   let section = '';
   let sawFiles = false;
   let sawEnd = false;
-  const lines = text.split('\n');
   let lineNo = 0;
   const issue = (msg: string) => {
     if (issues.length < maxIssues) issues.push(`line ${lineNo}: ${msg}`);
     else if (issues.length === maxIssues) issues.push('… more problems not shown');
   };
-  for (let i = 0; i < lines.length; i++) {
-    lineNo = i + 1;
-    let line = lines[i]!;
+  let pos = 0;
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    let line = text.slice(pos, nl);
+    pos = nl + 1;
+    lineNo++;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line === '') continue;
     if (line[0] === '[') {
@@ -102,9 +106,9 @@ function parseText(text: string, maxIssues: number): FileTimeList {
     const raw = line.slice(t3 + 1);
     const text2 = PLAIN.test(raw) ? raw : canonicalName(Buffer.from(raw, 'utf8'));
     const name = cleanName(text2, issue);
-    if (name !== null) entries.push({ name, ...e });
+    if (name !== null) sink({ name, ...e });
   }
-  return finish(entries, issues, sawFiles, sawEnd, lineNo);
+  return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
 function checkFields(ts: string, type: string, size: string, issue: (m: string) => void): Omit<ListEntry, 'name'> | null {
@@ -139,14 +143,13 @@ function cleanName(text: string, issue: (m: string) => void): string | null {
   return name;
 }
 
-function finish(entries: ListEntry[], issues: string[], sawFiles: boolean, sawEnd: boolean, lineNo: number): FileTimeList {
+function finish(issues: string[], sawFiles: boolean, sawEnd: boolean, lineNo: number): { issues: string[] } {
   if (!sawFiles) issues.unshift('no [Files] section');
   else if (!sawEnd) issues.push(`line ${lineNo}: no [End] marker (file truncated?)`);
-  return { entries, issues };
+  return { issues };
 }
 
-function parseBytes(data: Buffer, maxIssues: number): FileTimeList {
-  const entries: ListEntry[] = [];
+function parseBytes(data: Buffer, maxIssues: number, sink: (e: ListEntry) => void): { issues: string[] } {
   const issues: string[] = [];
   let section = '';
   let sawFiles = false;
@@ -181,9 +184,9 @@ function parseBytes(data: Buffer, maxIssues: number): FileTimeList {
     const e = checkFields(line.toString('latin1', 0, t1), line.toString('latin1', t1 + 1, t2), line.toString('latin1', t2 + 1, t3), issue);
     if (!e) continue;
     const name = cleanName(canonicalName(line.subarray(t3 + 1)), issue);
-    if (name !== null) entries.push({ name, ...e });
+    if (name !== null) sink({ name, ...e });
   }
-  return finish(entries, issues, sawFiles, sawEnd, lineNo);
+  return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
 /**

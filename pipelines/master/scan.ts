@@ -13,7 +13,7 @@ import { joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
 import { readLocalFiles, rsyncFetch, rsyncList, statDirModes, walkLocal } from './sources.ts';
 import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, type ApplyCounts, type DesiredRepo } from './store.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, type DirScan, type FileEntry } from './tree.ts';
+import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry } from './tree.ts';
 
 export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
 
@@ -92,13 +92,14 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     if (got instanceof Error) {
       opts.log?.debug(`no usable ${category.fullfiletimelist}: ${got.message}`);
     } else {
-      const list = parseFullFileTimeList(got);
+      const builder = scanBuilder(isExcluded, topFileExcludes);
+      const list = parseFullFileTimeList(got, 20, builder.add);
       if (list.issues.length) {
         const msg = `${category.fullfiletimelist} unusable, walking instead: ${list.issues.join('; ')}`;
         failures.push({ subject: subject(''), kind: 'parse', message: msg });
         opts.log?.warn(msg);
       } else {
-        scans = scansFromEntries(list.entries, isExcluded, topFileExcludes);
+        scans = builder.scans;
         kind = 'fullfiletimelist';
         // The list has no permissions; the bitflip needs them.
         if (source.kind === 'local') await statDirModes(source.where, scans, opts.signal);
@@ -121,8 +122,9 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       listedDirs = walked.listed;
       for (const p of walked.problems) failures.push({ subject: subject(p.dir), kind: 'other', message: p.message });
     } else {
-      const listing = await rsyncList(source.where, rsyncOpts);
-      scans = scansFromEntries(listing.entries, isExcluded, topFileExcludes);
+      const builder = scanBuilder(isExcluded, topFileExcludes);
+      const listing = await rsyncList(source.where, { ...rsyncOpts, onEntry: builder.add });
+      scans = builder.scans;
       listedDirs = scans.size;
       for (const dir of listing.unlisted) {
         const s = scans.get(dir);

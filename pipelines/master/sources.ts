@@ -227,6 +227,7 @@ function rsyncFailure(what: string, url: string, r: RsyncRun): Error {
 }
 
 export interface RsyncListing {
+  /** Empty when an `onEntry` callback took them as they came. */
   entries: ListEntry[];
   /** Directories the server could not open (exit 23): present but unlisted. */
   unlisted: string[];
@@ -237,12 +238,17 @@ export interface RsyncListing {
  * (vanished files) is normal on a live master; exit 23 with only "opendir failed"
  * complaints leaves those directories unlisted; anything else throws.
  */
-export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: boolean }): Promise<RsyncListing> {
+export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: boolean; onEntry?: (e: ListEntry) => void }): Promise<RsyncListing> {
   const entries: ListEntry[] = [];
+  let count = 0;
+  const sink = opts.onEntry ?? ((e: ListEntry) => void entries.push(e));
   const filter = opts.dirsOnly ? ['-f', '+ */', '-f', '- *'] : [];
   const r = await runRsync([...rsyncBase(opts), '--list-only', '-r', ...filter, url], opts, (line) => {
     const e = parseRsyncLine(line);
-    if (e) entries.push(e);
+    if (e) {
+      count++;
+      sink(e);
+    }
   });
   const unlisted: string[] = [];
   const sub = splitModuleUrl(url).sub;
@@ -258,7 +264,7 @@ export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: b
   } else if (r.code !== 0 && r.code !== 24) {
     throw rsyncFailure('listing', url, r);
   }
-  if (entries.length === 0) throw new Error(`listing ${url}: rsync printed no entries`);
+  if (count === 0) throw new Error(`listing ${url}: rsync printed no entries`);
   return { entries, unlisted };
 }
 

@@ -131,6 +131,13 @@ export function findChecksumFiles(rows: readonly DirRow[]): Array<{ dir: string;
  * following one can loop). Parents missing from a listing are implied.
  */
 export function scansFromEntries(entries: Iterable<ListEntry>, isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set()): Map<string, DirScan> {
+  const builder = scanBuilder(isExcluded, topFileExcludes);
+  for (const e of entries) builder.add(e);
+  return builder.scans;
+}
+
+/** The same, one entry at a time (a 400,000-line list is never held as entries). */
+export function scanBuilder(isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set()): { add(e: ListEntry): void; scans: Map<string, DirScan> } {
   const scans = new Map<string, DirScan>();
   const ensure = (name: string): DirScan => {
     let s = scans.get(name);
@@ -143,19 +150,19 @@ export function scansFromEntries(entries: Iterable<ListEntry>, isExcluded: (name
     return s;
   };
   ensure('');
-  for (const e of entries) {
-    if (e.name !== '' && isExcluded(e.name)) continue;
+  const add = (e: ListEntry) => {
+    if (e.name !== '' && isExcluded(e.name)) return;
     if (e.type === 'd') {
       const s = ensure(e.name);
       s.ctime = e.time;
       if (e.mode !== undefined) s.mode = e.mode;
     } else if (e.type === 'f') {
       const parent = parentName(e.name)!;
-      if (parent === '' && topFileExcludes.has(e.name)) continue;
+      if (parent === '' && topFileExcludes.has(e.name)) return;
       ensure(parent).files!.push({ name: baseName(e.name), size: e.size, mtime: e.time });
     }
-  }
-  return scans;
+  };
+  return { add, scans };
 }
 
 /**

@@ -175,7 +175,6 @@ describeBackends('scan-master', (backend: Backend) => {
       const pruned = await scanCategory({ db, category, baseDir: base, retentionDays: 0, prefer: 'listing', timeoutMs: 30_000 });
       assert.equal(pruned.counts!.detailsPruned, 1);
       assert.equal((await listRepositories(db)).find((r) => r.repo === 'updates-released-f41')!.versions.length, 1);
-      fs.rmSync(path.join(base, 'history'), { recursive: true, force: true });
     }
   });
 
