@@ -95,7 +95,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       const builder = scanBuilder(isExcluded, topFileExcludes);
       const list = parseFullFileTimeList(got, 20, builder.add);
       if (list.issues.length) {
-        const msg = `${category.fullfiletimelist} unusable, walking instead: ${list.issues.join('; ')}`;
+        const msg = `${category.fullfiletimelist} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
         failures.push({ subject: subject(''), kind: 'parse', message: msg });
         opts.log?.warn(msg);
       } else {
@@ -103,8 +103,14 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
         kind = 'fullfiletimelist';
         // The list has no permissions; the bitflip needs them.
         if (source.kind === 'local') await statDirModes(source.where, scans, opts.signal);
-        else for (const e of (await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true })).entries) if (scans.has(e.name) && e.mode !== undefined) scans.get(e.name)!.mode = e.mode;
-        listedDirs = 0;
+        else {
+          const known = scans;
+          const setMode = (e: { name: string; mode?: number }) => {
+            const s = known.get(e.name);
+            if (s && e.mode !== undefined) s.mode = e.mode;
+          };
+          await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
+        }
       }
     }
   }
@@ -170,7 +176,14 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const current = await loadCurrentDetails(db, state.id);
   const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
   const erroring = await reposWithErrors(db, state.id);
-  const changed = (dir: string) => rowChanged(rowByName.get(dir)!, previous.get(dir));
+  // Listings carry whole seconds: a file replaced by one of the same size in the
+  // second the previous scan ran looks unchanged. Anything stamped at or after
+  // that scan's start is hashed again (cheap: repomd.xml and checksum files only).
+  const racyFrom = state.lastScanStarted ?? 0;
+  const changed = (dir: string) => {
+    const row = rowByName.get(dir)!;
+    return rowChanged(row, previous.get(dir)) || row.ctime >= racyFrom || row.files.some((f) => f.mtime >= racyFrom);
+  };
   const wanted: Array<{ path: string; dir: string; repo?: DesiredRepo; checksum?: FileEntry }> = [];
   for (const repo of repos.values()) {
     const rd = joinName(repo.dir, 'repodata');
