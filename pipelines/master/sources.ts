@@ -56,18 +56,33 @@ export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkRes
   let level = [''];
   while (level.length) {
     if (opts.signal?.aborted) throw new Error('scan cancelled');
-    const settled = await mapLimited(level, { concurrency: opts.concurrency, signal: opts.signal }, (name) => visit(name));
+    // Directories go out in chunks: one promise per directory costs more than the
+    // lstat a no-change rescan does for it; a chunk per slot keeps levels parallel.
+    const size = Math.max(1, Math.ceil(level.length / (opts.concurrency * 4)));
+    const chunks: string[][] = [];
+    for (let i = 0; i < level.length; i += size) chunks.push(level.slice(i, i + size));
+    const settled = await mapLimited(chunks, { concurrency: opts.concurrency, signal: opts.signal }, async (chunk) => {
+      const out: Array<Awaited<ReturnType<typeof visit>> | Error> = [];
+      for (const name of chunk) out.push(await visit(name).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))));
+      return out;
+    });
     const next: string[] = [];
-    for (const [i, s] of settled.entries()) {
+    for (const [c, s] of settled.entries()) {
       if (!s.ok) {
         if (opts.signal?.aborted) throw new Error('scan cancelled');
-        problems.push({ dir: level[i]!, message: s.error.message });
+        for (const dir of chunks[c]!) problems.push({ dir, message: s.error.message });
         continue;
       }
-      if (!s.value) continue;
-      scans.set(s.value.scan.name, s.value.scan);
-      if (s.value.problem) problems.push({ dir: s.value.scan.name, message: s.value.problem });
-      next.push(...s.value.subdirs);
+      for (const [i, v] of s.value.entries()) {
+        if (v instanceof Error) {
+          problems.push({ dir: chunks[c]![i]!, message: v.message });
+          continue;
+        }
+        if (!v) continue;
+        scans.set(v.scan.name, v.scan);
+        if (v.problem) problems.push({ dir: v.scan.name, message: v.problem });
+        for (const d of v.subdirs) next.push(d);
+      }
     }
     level = next;
   }
