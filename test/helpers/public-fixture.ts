@@ -115,6 +115,13 @@ export async function loadFixture(db: Queryable, opts: { xss?: boolean } = {}): 
       acl: ['192.0.2.200'],
     },
   ];
+  if (opts.xss) {
+    // The registry only accepts DNS names; a row written around it must still render inert.
+    hosts.push({
+      name: `evil"><svg onload=window.__xss=6>.example.org`, site: 'pacific-mirrors', country: 'NZ', bw: 100,
+      cats: { 'Fedora Linux': { urls: ['https://evil.example.org/"><script>window.__xss=7</script>'], fresh: [f41] } },
+    });
+  }
   for (const [i, h] of hosts.entries()) {
     const hostId = await one(
       `INSERT INTO host (site_id, name, country, bandwidth_int, private, internet2, admin_active, comment, auto_disabled, disable_reason,

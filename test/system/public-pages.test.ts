@@ -255,6 +255,10 @@ describeBackends('public pages', (backend) => {
     assert.equal(json.sites.find((s: { name: string }) => s.name === 'pacific-mirrors').url, null);
     assert.ok(json.sites.some((s: { name: string }) => s.name === `example-university ${XSS[0]}`), 'JSON keeps the text as data');
     assert.doesNotMatch(read(dir, 'map.svg'), /<script/);
+    // A hostile host name: shown as text, its status page under a safe file name, its URL not linked.
+    assert.ok(index.includes('evil&quot;&gt;&lt;svg onload&#x3D;window.__xss&#x3D;6&gt;.example.org'));
+    assert.ok(listFiles(dir).includes('status/hosts/evil___svg-onload_window.__xss_6_.example.org.html'));
+    assert.ok(!index.includes('href="https://evil.example.org/'), 'a URL with quotes and brackets is not linked');
   });
 });
 
