@@ -2,6 +2,7 @@
 // scales 0.5, 1, 2, 4 (hosts, netblocks and repositories all multiplied). Each
 // figure's ratio is its growth relative to scale 1 divided by the scale factor:
 // 1.0 is exactly linear, above 1 grows faster than the network.
+import fs from 'node:fs';
 import path from 'node:path';
 import { mb, type Benchmark, type Figure } from '../harness.ts';
 import { buildStageAvailable, measureBuild, type BuildMeasurement } from './build.ts';
@@ -21,11 +22,21 @@ export const benchmark: Benchmark = {
   async run(ctx) {
     const scales = ctx.smoke ? [0.005, 0.01, 0.02] : GROWTH_SCALES;
     const runs: BuildMeasurement[] = [];
+    const skipped = new Map<number, string>();
     for (const s of scales) {
+      const why = tooBig(runs, s, ctx.workDir);
+      if (why) {
+        ctx.log(`scale ${s}: skipped: ${why}`);
+        skipped.set(s, why);
+        continue;
+      }
       // The tree is not needed for a build: the world is planned and loaded from world.json.
       const dir = await ctx.world(s, { tree: false });
-      const m = await measureBuild(ctx, dir, path.join(ctx.workDir, `scale-${s}`), `scale ${s}`);
+      const work = path.join(ctx.workDir, `scale-${s}`);
+      const m = await measureBuild(ctx, dir, work, `scale ${s}`);
       runs.push(m);
+      // Only the figures are kept: generations grow fast and share the disk with everyone.
+      fs.rmSync(work, { recursive: true, force: true });
       // Printed as it goes: the large scales take long, and a partial curve is still a curve.
       ctx.log(`scale ${s}: ${m.hosts} hosts, ${m.repositories} repos: build ${(m.buildMs / 1000).toFixed(1)} s, peak RSS ${mb(m.peakRssBytes).toFixed(0)} MB, generation ${mb(m.generationBytes).toFixed(0)} MB in ${m.generationFiles} files`);
     }
@@ -40,6 +51,24 @@ export const benchmark: Benchmark = {
       add('generation size', mb(r.generationBytes), 'MB', mb(ref.generationBytes));
       add('generation files', r.generationFiles, '', ref.generationFiles);
     }
+    for (const [s, why] of skipped) {
+      for (const name of ['build wall time', 'build peak RSS', 'generation size', 'generation files']) figures.push({ benchmark: 'growth', name: `@${s}× ${name}`, value: null, unit: name.includes('RSS') || name.includes('size') ? 'MB' : name.includes('time') ? 's' : '', note: `skipped: ${why}` });
+    }
     return figures;
   },
 };
+
+/**
+ * Why the build at `next` should not run: its generation, extrapolated from the last
+ * two scales (size ∝ scale^e), would take more than half the free disk space.
+ */
+function tooBig(runs: BuildMeasurement[], next: number, dir: string): string | null {
+  if (runs.length < 2) return null;
+  const [a, b] = runs.slice(-2) as [BuildMeasurement, BuildMeasurement];
+  const e = Math.log(b.generationBytes / a.generationBytes) / Math.log(b.scale / a.scale);
+  const projected = b.generationBytes * (next / b.scale) ** Math.max(1, e);
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  if (projected <= free / 2) return null;
+  return `its generation would be ≈ ${(projected / 1e9).toFixed(0)} GB (growing as scale^${e.toFixed(1)}), more than half the ${(free / 1e9).toFixed(0)} GB free`;
+}
