@@ -5,5 +5,6 @@ import { listsEmitter } from './lists-emitter.ts';
 import { PUBLIC_EMITTERS } from '../public/index.ts';
 import { reportsEmitter } from '../report/emitter.ts';
 import { changesEmitter } from '../admin/changes.ts';
+import { guideEmitter } from '../admin/guide.ts';
 
-export const EMITTERS: Emitter[] = [listsEmitter, ...PUBLIC_EMITTERS, reportsEmitter, changesEmitter];
+export const EMITTERS: Emitter[] = [listsEmitter, ...PUBLIC_EMITTERS, reportsEmitter, changesEmitter, guideEmitter];

@@ -21,6 +21,20 @@ function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+/**
+ * proxy_store renames its temp file into place when the upstream response ends,
+ * which can be just after the client has its bytes (always so for a range cut
+ * from a miss), so a stored file is awaited for a bounded time.
+ */
+async function stored(file: string, timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(file)) {
+    if (Date.now() > deadline) assert.fail(`${file} not stored within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return file;
+}
+
 /** A tiny noarch rpm; `payload` changes its content (a "re-signed" rebuild keeps the name). */
 function buildRpm(work: string, name: string, payload: string): string {
   const top = fs.mkdtempSync(path.join(work, 'rpmbuild-'));
@@ -103,9 +117,8 @@ test('cache init renders a site that stores what it fetches and answers ranges f
   if (!w) return;
   // A real client through the cache; the package lands at the same relative path.
   const got = dnfDownload(w.work, `${w.cacheUrl}/repo/`, 'hello');
-  const stored = path.join(w.config.root, 'repo', 'Packages', 'hello-1.0-1.noarch.rpm');
-  assert.ok(fs.existsSync(stored), 'package stored under the cache root at the upstream path');
-  assert.equal(sha256(stored), sha256(got));
+  const hello = await stored(path.join(w.config.root, 'repo', 'Packages', 'hello-1.0-1.noarch.rpm'));
+  assert.equal(sha256(hello), sha256(got));
   // repomd.xml is proxied live until the expiry job holds the complete set.
   assert.equal(fs.existsSync(path.join(w.config.root, 'repo', 'repodata', 'repomd.xml')), false);
   const adopted = await expireCache(w.config, { all: true });
@@ -119,7 +132,7 @@ test('cache init renders a site that stores what it fetches and answers ranges f
   const repomd = await get(`${w.cacheUrl}/repo/repodata/repomd.xml`);
   assert.match(repomd.headers.get('cache-control') ?? '', /must-revalidate/);
   // Range from the stored file.
-  const whole = fs.readFileSync(stored);
+  const whole = fs.readFileSync(hello);
   const part = await get(`${w.cacheUrl}/repo/Packages/hello-1.0-1.noarch.rpm`, { Range: 'bytes=10-29' });
   assert.equal(part.status, 206);
   assert.deepEqual(part.body, whole.subarray(10, 30));
@@ -127,7 +140,7 @@ test('cache init renders a site that stores what it fetches and answers ranges f
   const miss = await get(`${w.cacheUrl}/repo/Packages/world-1.0-1.noarch.rpm`, { Range: 'bytes=0-9' });
   assert.equal(miss.status, 206);
   assert.equal(miss.body.length, 10);
-  assert.equal(sha256(path.join(w.config.root, 'repo', 'Packages', 'world-1.0-1.noarch.rpm')), sha256(w.rpms.world));
+  assert.equal(sha256(await stored(path.join(w.config.root, 'repo', 'Packages', 'world-1.0-1.noarch.rpm'))), sha256(w.rpms.world));
   // Errors are not stored; internal paths are not served.
   assert.equal((await get(`${w.cacheUrl}/repo/Packages/nope.rpm`)).status, 404);
   assert.equal(fs.existsSync(path.join(w.config.root, 'repo', 'Packages', 'nope.rpm')), false);
@@ -136,7 +149,7 @@ test('cache init renders a site that stores what it fetches and answers ranges f
   await w.servers[0]!.stop();
   const fallback = await get(`${w.cacheUrl}/repo/Packages/extra-1.0-1.noarch.rpm`);
   assert.equal(fallback.status, 200);
-  assert.equal(sha256(path.join(w.config.root, 'repo', 'Packages', 'extra-1.0-1.noarch.rpm')), sha256(w.rpms.extra));
+  assert.equal(sha256(await stored(path.join(w.config.root, 'repo', 'Packages', 'extra-1.0-1.noarch.rpm'))), sha256(w.rpms.extra));
   assert.match(fs.readFileSync(w.config.accessLog, 'utf8'), /upstream=/);
   const status = cacheStatus(w.config);
   assert.ok(status.trees[0]!.files >= 4);
@@ -146,10 +159,12 @@ test('cache init renders a site that stores what it fetches and answers ranges f
 test('cache expire swaps in new repodata, re-fetches re-signed packages, drops removed ones, never serving a dangling repomd.xml', async (t) => {
   const w = await setUp(t);
   if (!w) return;
+  const local = (p: string) => path.join(w.config.root, 'repo', p);
   dnfDownload(w.work, `${w.cacheUrl}/repo/`, 'hello');
   await get(`${w.cacheUrl}/repo/Packages/world-1.0-1.noarch.rpm`);
+  await stored(local('Packages/hello-1.0-1.noarch.rpm'));
+  await stored(local('Packages/world-1.0-1.noarch.rpm'));
   await expireCache(w.config, { all: true }); // adopt: the complete set on disk
-  const local = (p: string) => path.join(w.config.root, 'repo', p);
   const oldHello = sha256(local('Packages/hello-1.0-1.noarch.rpm'));
 
   // Nothing changed upstream yet.
