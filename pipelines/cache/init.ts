@@ -8,8 +8,13 @@ import YAML from 'yaml';
 import { UsageError } from '../core/errors.ts';
 import { loadPreset, parseCacheConfig, policyIntervalMs, type CacheConfig } from './config.ts';
 
-const TEMPLATES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates', 'cache');
-const compile = (name: string) => Handlebars.compile(fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), { strict: true, noEscape: true });
+/** The mirrorsmith checkout this code runs from (holds bin/mirrorsmith.js after `npm ci`). */
+export const INSTALL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TEMPLATES = path.join(INSTALL_DIR, 'templates', 'cache');
+const handlebars = Handlebars.create();
+const compile = (name: string) => handlebars.compile(fs.readFileSync(path.join(TEMPLATES, name), 'utf8'), { strict: true, noEscape: true });
+// One upstream's live proxy (never stored): the @liveN chain and directory listings.
+handlebars.registerPartial('liveProxy', fs.readFileSync(path.join(TEMPLATES, 'live-proxy.partial.hbs'), 'utf8'));
 const templates = {
   site: compile('nginx-site.conf.hbs'),
   service: compile('expire.service.hbs'),
@@ -25,6 +30,10 @@ export interface CacheInitOptions {
   listen?: string;
   serverName?: string;
   user?: string;
+  /** The mirrorsmith checkout the expiry unit runs (default: the one running init). */
+  installDir?: string;
+  /** Absolute path of the node binary the expiry unit runs (default: the one running init). */
+  node?: string;
   /** Overwrite existing files. */
   force?: boolean;
 }
@@ -37,6 +46,29 @@ export interface CacheInitResult {
 // Tokens that reach nginx config are re-checked here, whatever validated them before.
 const SAFE_PATH = /^\/[A-Za-z0-9._\/-]*$/;
 const SAFE_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+// systemd splits ExecStart= on whitespace and expands %, $ and quotes; unit paths
+// are kept to characters that mean nothing to it.
+const SAFE_UNIT_PATH = /^\/[A-Za-z0-9._\/+@:,-]*$/;
+const SAFE_USER = /^[a-z_][a-z0-9_-]*\$?$/;
+
+/** The command line of the expiry unit: node runs the checkout's launcher, no npx or PATH lookup. */
+function expireCommand(opts: CacheInitOptions, configFile: string): { node: string; installDir: string; argv: string[] } {
+  const installDir = path.resolve(opts.installDir ?? INSTALL_DIR);
+  const node = opts.node ?? process.execPath;
+  if (!SAFE_UNIT_PATH.test(installDir)) throw new UsageError(`--install-dir ${JSON.stringify(installDir)}: only letters, digits and ._/+@:,- can go in a systemd unit`);
+  const launcher = path.join(installDir, 'bin', 'mirrorsmith.js');
+  if (!fs.existsSync(launcher) || !fs.existsSync(path.join(installDir, 'node_modules', 'tsx'))) {
+    throw new UsageError(`--install-dir ${installDir}: no mirrorsmith install there (need bin/mirrorsmith.js and node_modules from \`npm ci\`)`);
+  }
+  if (!path.isAbsolute(node) || !SAFE_UNIT_PATH.test(node)) throw new UsageError(`--node ${JSON.stringify(node)}: must be an absolute path of letters, digits and ._/+@:,-`);
+  try {
+    fs.accessSync(node, fs.constants.X_OK);
+  } catch {
+    throw new UsageError(`--node ${node}: not an executable file`);
+  }
+  if (!SAFE_UNIT_PATH.test(configFile)) throw new UsageError(`--out: the cache config path ${JSON.stringify(configFile)} has characters a systemd unit cannot take`);
+  return { node, installDir, argv: [node, launcher, 'cache', 'expire', '--cache-config', configFile] };
+}
 
 export function renderCacheFiles(opts: CacheInitOptions): { files: Record<string, string>; config: CacheConfig } {
   const preset = loadPreset(opts.preset);
@@ -66,12 +98,15 @@ export function renderCacheFiles(opts: CacheInitOptions): { files: Record<string
       path: p,
     };
   });
+  const user = opts.user ?? 'www-data';
+  if (!SAFE_USER.test(user)) throw new UsageError(`--user ${JSON.stringify(user)}: not a user name`);
+  const command = expireCommand(opts, configFile);
   const intervals = config.trees.map((t) => policyIntervalMs(t.policy)).filter((n): n is number => n !== null);
   const shortestMs = intervals.length ? Math.max(5 * 60_000, Math.min(...intervals)) : 24 * 3_600_000;
   const timer = `${Math.round(shortestMs / 60_000)}min`;
   const yamlText =
     `# Local caching mirror (${opts.preset} preset: ${preset.description}).\n` +
-    `# Used by \`mirrorsmith cache expire|seed|status --config ${configFile}\`.\n` +
+    `# Used by \`mirrorsmith cache expire|seed|status --cache-config ${configFile}\`.\n` +
     YAML.stringify({ ...raw, stateFile: config.stateFile, accessLog: config.accessLog });
   const files: Record<string, string> = {
     'cache.yaml': yamlText,
@@ -84,7 +119,7 @@ export function renderCacheFiles(opts: CacheInitOptions): { files: Record<string
       upstreams,
       first: upstreams[0],
     }),
-    'systemd/mirrorsmith-cache-expire.service': templates.service({ root: config.root, user: opts.user ?? 'www-data', configFile }),
+    'systemd/mirrorsmith-cache-expire.service': templates.service({ root: config.root, user, installDir: command.installDir, execStart: command.argv.join(' ') }),
     'systemd/mirrorsmith-cache-expire.timer': templates.timer({ shortest: intervals.length ? `${Math.round(Math.min(...intervals) / 60_000)} min` : 'never', timer }),
   };
   return { files, config };

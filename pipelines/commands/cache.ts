@@ -1,5 +1,6 @@
 // `mirrorsmith cache init|expire|seed|status`: the site-local caching mirror
 // (InstantMirror). These commands need no database.
+import path from 'node:path';
 import type { CliEnv } from '../cli.ts';
 import { initCache } from '../cache/init.ts';
 import { listPresets, loadCacheConfig } from '../cache/config.ts';
@@ -22,14 +23,39 @@ export function registerCacheCommands(env: CliEnv): void {
     .option('--out <dir>', 'where to write the generated files', 'cache-site')
     .option('--listen <addr>', 'nginx listen address (PORT, ADDR:PORT, [ADDR6]:PORT)', '80')
     .option('--server-name <name>', 'nginx server_name', '_')
-    .option('--user <user>', 'user the expiry job runs as', 'www-data')
+    .option('--user <user>', "user the expiry job runs as: nginx's worker user, who owns the cache root", 'www-data')
+    .option('--install-dir <dir>', 'mirrorsmith checkout (after npm ci) the expiry unit runs (default: the one running this command)')
+    .option('--node <path>', 'absolute path of the node binary the expiry unit runs (default: the one running this command)')
     .option('--force', 'overwrite existing files')
     .action(
-      env.action(async (o: { preset: string; upstream: string[]; root: string; out: string; listen: string; serverName: string; user: string; force?: boolean }) => {
-        const r = initCache({ preset: o.preset, upstreams: o.upstream, root: o.root, outDir: o.out, listen: o.listen, serverName: o.serverName, user: o.user, force: o.force });
-        env.out(`wrote:\n${r.files.map((f) => `  ${f}`).join('\n')}`);
-        env.out(`next: include ${r.files.find((f) => f.endsWith('.conf'))} in nginx's http block, 'nginx -t && nginx -s reload', and enable the timer.`);
-      }),
+      env.action(
+        async (o: { preset: string; upstream: string[]; root: string; out: string; listen: string; serverName: string; user: string; installDir?: string; node?: string; force?: boolean }) => {
+          const r = initCache({
+            preset: o.preset,
+            upstreams: o.upstream,
+            root: o.root,
+            outDir: o.out,
+            listen: o.listen,
+            serverName: o.serverName,
+            user: o.user,
+            installDir: o.installDir,
+            node: o.node,
+            force: o.force,
+          });
+          env.out(`wrote:\n${r.files.map((f) => `  ${f}`).join('\n')}`);
+          const site = r.files.find((f) => f.endsWith('.conf'))!;
+          const units = r.files.filter((f) => f.includes(`${path.sep}systemd${path.sep}`));
+          env.out(
+            [
+              'next:',
+              `  chown -R ${o.user}: ${r.config.root}`,
+              `  ln -s ${site} /etc/nginx/conf.d/   # or include it in nginx's http block`,
+              `  nginx -t && nginx -s reload`,
+              `  cp ${units.join(' ')} /etc/systemd/system/ && systemctl daemon-reload && systemctl enable --now mirrorsmith-cache-expire.timer`,
+            ].join('\n'),
+          );
+        },
+      ),
     );
 
   cache

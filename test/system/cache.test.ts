@@ -1,7 +1,7 @@
 // The caching mirror against the real thing: nginx as two upstreams and as the
 // cache (proxy_store), createrepo_c repodata, rpmbuild packages, dnf as the client.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,7 +15,7 @@ import { seedFromIso } from '../../pipelines/cache/seed.ts';
 import { cacheStatus } from '../../pipelines/cache/status.ts';
 import { ValidationError } from '../../pipelines/core/errors.ts';
 import { freePort, startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
-import { requireTool } from '../helpers/system.ts';
+import { REQUIRE_SYSTEM, requireTool } from '../helpers/system.ts';
 
 function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -83,22 +83,42 @@ interface World {
   rpms: Record<string, string>;
 }
 
-async function setUp(t: TestContext): Promise<World | null> {
+interface SetUpOptions {
+  /** Mount a tmpfs of this many bytes as the cache root (a disk that fills up). */
+  tmpfsRootBytes?: number;
+}
+
+async function setUp(t: TestContext, opts: SetUpOptions = {}): Promise<World | null> {
   for (const [tool, pkg] of [['nginx', 'nginx-light'], ['createrepo_c', 'createrepo-c'], ['rpmbuild', 'rpm'], ['dnf', 'dnf']] as const) {
     if (!requireTool(t, tool, pkg)) return null;
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-cache-'));
   const servers: RunningNginx[] = [];
+  const mounts: string[] = [];
   t.after(async () => {
     for (const s of servers) await s.stop();
+    for (const m of mounts) execFileSync('umount', [m], { stdio: 'pipe' });
     fs.rmSync(work, { recursive: true, force: true });
   });
   const rpms = { hello: buildRpm(work, 'hello', 'v1'), world: buildRpm(work, 'world', 'v1'), extra: buildRpm(work, 'extra', 'v1') };
   const up: [string, string] = [path.join(work, 'up1'), path.join(work, 'up2')];
   for (const u of up) publish(path.join(u, 'repo'), rpms);
-  for (const u of up) servers.push(await startNginx({ outDir: work, root: u }));
+  // Real mirrors list their directories.
+  for (const u of up) servers.push(await startNginx({ outDir: work, root: u, extraServer: 'autoindex on;' }));
   const port = await freePort();
   const root = path.join(work, 'cache');
+  if (opts.tmpfsRootBytes) {
+    fs.mkdirSync(root);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsRootBytes}`, 'tmpfs', root], { encoding: 'utf8', timeout: 10_000 });
+    if (mounted.status !== 0) {
+      const why = `cannot mount a tmpfs as the cache root (needs root or CAP_SYS_ADMIN): ${(mounted.stderr || mounted.error?.message || '').trim()}`;
+      if (REQUIRE_SYSTEM) throw new Error(`${why} (MIRRORSMITH_REQUIRE_SYSTEM=1)`);
+      process.stderr.write(`\n*** SYSTEM TEST SKIPPED: ${why}\n`);
+      t.skip(why);
+      return null;
+    }
+    mounts.push(root);
+  }
   const { config, files } = initCache({
     preset: 'yum',
     upstreams: servers.map((s) => `${s.url}/`),
@@ -145,11 +165,30 @@ test('cache init renders a site that stores what it fetches and answers ranges f
   assert.equal((await get(`${w.cacheUrl}/repo/Packages/nope.rpm`)).status, 404);
   assert.equal(fs.existsSync(path.join(w.config.root, 'repo', 'Packages', 'nope.rpm')), false);
   assert.equal((await get(`${w.cacheUrl}/.mirrorsmith-cache/state.json`)).status, 404);
+  // Directory listings are live: a file just published upstream is listed; a
+  // directory only the second upstream has is listed through the 404 fallback.
+  fs.writeFileSync(path.join(w.up[0], 'repo', 'Packages', 'new-on-first.txt'), 'x');
+  assert.match((await get(`${w.cacheUrl}/repo/Packages/`)).body.toString(), /new-on-first\.txt/);
+  fs.mkdirSync(path.join(w.up[1], 'repo', 'only-second'));
+  fs.writeFileSync(path.join(w.up[1], 'repo', 'only-second', 'marker-a.txt'), 'x');
+  const secondOnly = await get(`${w.cacheUrl}/repo/only-second/`);
+  assert.equal(secondOnly.status, 200);
+  assert.match(secondOnly.body.toString(), /marker-a\.txt/);
   // First upstream down: the second serves the miss.
   await w.servers[0]!.stop();
   const fallback = await get(`${w.cacheUrl}/repo/Packages/extra-1.0-1.noarch.rpm`);
   assert.equal(fallback.status, 200);
   assert.equal(sha256(await stored(path.join(w.config.root, 'repo', 'Packages', 'extra-1.0-1.noarch.rpm'))), sha256(w.rpms.extra));
+  // ... and the listings, still live (never stored): what the second has now.
+  fs.writeFileSync(path.join(w.up[1], 'repo', 'Packages', 'new-on-second.txt'), 'x');
+  const listing = await get(`${w.cacheUrl}/repo/Packages/`);
+  assert.equal(listing.status, 200);
+  assert.match(listing.body.toString(), /new-on-second\.txt/);
+  assert.doesNotMatch(listing.body.toString(), /new-on-first\.txt/);
+  fs.writeFileSync(path.join(w.up[1], 'repo', 'only-second', 'marker-b.txt'), 'x');
+  assert.match((await get(`${w.cacheUrl}/repo/only-second/`)).body.toString(), /marker-b\.txt/);
+  assert.deepEqual(fs.readdirSync(path.join(w.config.root, 'repo', 'Packages')).filter((f) => !f.endsWith('.rpm')), []);
+  assert.equal(fs.existsSync(path.join(w.config.root, 'repo', 'only-second')), false);
   assert.match(fs.readFileSync(w.config.accessLog, 'utf8'), /upstream=/);
   const status = cacheStatus(w.config);
   assert.ok(status.trees[0]!.files >= 4);
@@ -328,4 +367,107 @@ test('primary metadata compressed with xz (createrepo_c) and zstd (as Fedora pub
     const pkgs = parsePrimary(decompressByName(name, body).toString('utf8'));
     assert.deepEqual(pkgs.map((p) => [p.href, p.checksum]), [['Packages/hello-1.0-1.noarch.rpm', sha256(rpm)]], name);
   }
+});
+
+/** Splits an ExecStart= value that needs no systemd quoting or expansion (anything else fails). */
+function execStartArgv(unitText: string): { argv: string[]; cwd: string } {
+  const service = unitText.slice(unitText.indexOf('[Service]'));
+  const value = (key: string) => {
+    const lines = service.split('\n').filter((l) => l.startsWith(`${key}=`));
+    assert.equal(lines.length, 1, `exactly one ${key}= in [Service]`);
+    return lines[0]!.slice(key.length + 1).trim();
+  };
+  const execStart = value('ExecStart');
+  // Quotes, escapes, specifiers, variables and prefixes would change how systemd reads it.
+  assert.doesNotMatch(execStart, /["'\\%$;]|^[-@:+!]/, `ExecStart=${execStart} must be a plain word list`);
+  const argv = execStart.split(/\s+/);
+  assert.ok(path.isAbsolute(argv[0]!), `ExecStart must start with an absolute path: ${execStart}`);
+  return { argv, cwd: value('WorkingDirectory') };
+}
+
+test('the generated expiry unit runs `cache expire` on the cache config as written', async (t) => {
+  const w = await setUp(t);
+  if (!w) return;
+  const site = path.join(w.work, 'site');
+  const serviceFile = path.join(site, 'systemd', 'mirrorsmith-cache-expire.service');
+  const timerFile = path.join(site, 'systemd', 'mirrorsmith-cache-expire.timer');
+  const service = fs.readFileSync(serviceFile, 'utf8');
+  assert.match(fs.readFileSync(timerFile, 'utf8'), /OnUnitInactiveSec=60min/);
+  // systemd's own reading of both units: ExecStart executable, WorkingDirectory, User.
+  const analyze = requireTool(t, 'systemd-analyze', 'systemd');
+  if (!analyze) return;
+  const verified = spawnSync(analyze, ['verify', serviceFile, timerFile], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(verified.status, 0, `systemd-analyze verify: ${verified.stderr}`);
+
+  // A cached repository whose repomd.xml only the expiry job may write.
+  assert.equal((await get(`${w.cacheUrl}/repo/Packages/hello-1.0-1.noarch.rpm`)).status, 200);
+  fs.mkdirSync(path.join(w.config.root, 'repo', 'repodata'), { recursive: true });
+  const { argv, cwd } = execStartArgv(service);
+  assert.ok(argv.includes(w.config.file), `ExecStart names the cache config ${w.config.file}: ${argv.join(' ')}`);
+  // As systemd starts it: that directory, systemd's default PATH, no inherited environment.
+  const run = spawnSync(argv[0]!, argv.slice(1), {
+    cwd,
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin' },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  assert.equal(run.status, 0, `${argv.join(' ')} exited ${run.status ?? run.signal}:\n${run.stdout}\n${run.stderr}`);
+  assert.match(run.stdout, /repodata-updated\s+repo\/repodata\/repomd\.xml\s+first complete repodata set/);
+  assert.match(run.stdout, /1 repositories updated, 0 files expired, 0 errors/);
+  assert.equal(sha256(path.join(w.config.root, 'repo', 'repodata', 'repomd.xml')), sha256(path.join(w.up[0], 'repo', 'repodata', 'repomd.xml')));
+  assert.ok(cacheStatus(w.config).lastRun, 'the run is recorded in the state file');
+  // The generated cache.yaml names the option the commands really read.
+  const yamlHead = fs.readFileSync(w.config.file, 'utf8').split('\n').slice(0, 2).join('\n');
+  assert.match(yamlHead, new RegExp(`--cache-config ${w.config.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.doesNotMatch(yamlHead, /(^|\s)--config\s/);
+});
+
+test('a full disk during store leaves no partial file and frees its temp file', async (t) => {
+  const disk = 2 * 2 ** 20;
+  const w = await setUp(t, { tmpfsRootBytes: disk });
+  if (!w) return;
+  // Bigger than the whole cache disk, on both upstreams.
+  const big = Buffer.alloc(disk * 2);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+  for (const u of w.up) {
+    fs.mkdirSync(path.join(u, 'repo', 'images'), { recursive: true });
+    fs.writeFileSync(path.join(u, 'repo', 'images', 'big.iso'), big);
+  }
+  const target = path.join(w.config.root, 'repo', 'images', 'big.iso');
+  const tmpDir = path.join(w.config.root, '.mirrorsmith-cache', 'tmp');
+  const errorLog = path.join(w.cache.prefixDir, 'logs', 'error.log');
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    // The client gets the whole file from upstream or an error, never a short 200.
+    let outcome: string;
+    try {
+      const r = await get(`${w.cacheUrl}/repo/images/big.iso`);
+      outcome = r.status === 200 ? (r.body.equals(big) ? 'full body' : `200 with ${r.body.length} of ${big.length} bytes`) : `status ${r.status}`;
+    } catch (err) {
+      outcome = `error: ${(err as Error).message}`;
+    }
+    assert.match(outcome, /^(full body|status 5\d\d|error: )/, `attempt ${attempt}`);
+    // nginx closes (and so frees) the temp file when the request is over, after it
+    // would have renamed it into place: wait, bounded, for the space to come back.
+    // (The access log cannot tell: it is on the full disk and loses this line.)
+    const deadline = Date.now() + 15_000;
+    const free = (): number => {
+      const st: fs.StatsFs = fs.statfsSync(w.config.root);
+      return st.bavail * st.bsize;
+    };
+    while (free() < disk - 256 * 1024) {
+      if (Date.now() > deadline) {
+        const tail = fs.readFileSync(errorLog, 'utf8').split('\n').slice(-5).join('\n');
+        assert.fail(`attempt ${attempt}: cache disk still holds ${disk - free()} bytes after 15 s (outcome: ${outcome}; temp dir: ${fs.readdirSync(tmpDir).join(', ') || 'empty'}; error log:\n${tail})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(fs.existsSync(target), false, `attempt ${attempt}: no partial big.iso at the target path`);
+    assert.deepEqual(fs.readdirSync(tmpDir), [], `attempt ${attempt}: nginx removed its temp file`);
+  }
+  const shortWrites = fs.readFileSync(errorLog, 'utf8').match(/\/tmp\/\d+" has written only \d+ of \d+ while reading upstream/g) ?? [];
+  assert.equal(shortWrites.length, 2, 'both stores really hit the full disk');
+  // The space came back: the next miss is stored as usual.
+  const hello = await get(`${w.cacheUrl}/repo/Packages/hello-1.0-1.noarch.rpm`);
+  assert.equal(hello.status, 200);
+  assert.equal(sha256(await stored(path.join(w.config.root, 'repo', 'Packages', 'hello-1.0-1.noarch.rpm'))), sha256(w.rpms.hello));
 });
