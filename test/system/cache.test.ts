@@ -324,6 +324,14 @@ test('cache config rejects bad upstreams and tree paths, naming the field', () =
   assert.match(site, /error_page 403 404 500 502 503 504 = @fetch1;/);
   assert.match(site, /proxy_pass http:\/\/ms_cache_up1\/fedora\$uri;/);
   assert.match(files['systemd/mirrorsmith-cache-expire.timer']!, /OnUnitInactiveSec=30min/);
+  // Listings: first upstream, then the live chain.
+  assert.match(site, /location ~ \/\$ \{\n\s+proxy_pass https:\/\/ms_cache_up0\/pub\$uri;[^}]*error_page 403 404 500 502 503 504 = @live1;/);
+  const base2 = { preset: 'yum', upstreams: ['https://dl.example.org/pub/'], root: '/srv/m', outDir: '/tmp/x' };
+  assert.throws(() => renderCacheFiles({ ...base2, installDir: '/tmp' }), /--install-dir \/tmp: no mirrorsmith install there/);
+  assert.throws(() => renderCacheFiles({ ...base2, node: 'node' }), /--node "node": must be an absolute path/);
+  assert.throws(() => renderCacheFiles({ ...base2, node: '/nonexistent/node' }), /--node \/nonexistent\/node: not an executable file/);
+  assert.throws(() => renderCacheFiles({ ...base2, outDir: '/tmp/my site' }), /--out: the cache config path "\/tmp\/my site\/cache.yaml"/);
+  assert.throws(() => renderCacheFiles({ ...base2, user: 'www data' }), /--user "www data": not a user name/);
 });
 
 test('install trees: a changed .treeinfo expires images/', async (t) => {
