@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadChanges, type ChangeFeed } from '../../pipelines/admin/changes.ts';
 import { DEMO_EXCLUDES, writeFullFileTimeList } from '../../pipelines/demo/master-tree.ts';
 import { freePort } from '../../pipelines/simnet/daemons.ts';
-import { freshDb } from '../helpers/db.ts';
+import { describeBackends, freshDb } from '../helpers/db.ts';
 import { demoGeneration } from '../helpers/demo-generation.ts';
 import { get } from '../helpers/nginx.ts';
 
@@ -122,31 +122,33 @@ test('last-sync exits 0 changed / 1 unchanged / 2 cannot tell against a served g
   assert.equal((await run('--category', 'epel', '--delta', since())).code, 1);
 });
 
-test('change times: file times in the short list, repomd.xml <timestamp>, and a new hash seen with an unchanged listing', async (t) => {
-  const { db } = await freshDb(t, 'pglite');
-  await db.exec(`INSERT INTO category (name, topdir) VALUES ('Fedora Linux', 'linux')`);
-  const files = (xs: Array<[string, number]>) => JSON.stringify(xs.map(([name, mtime]) => ({ name, size: 10, mtime })));
-  await db.query(
-    `INSERT INTO directory (category_id, name, ctime, files, readable) VALUES
-       (1, '', 100, '[]', true),
-       (1, 'releases/41/iso', 100, $1, true),
-       (1, 'updates/41/x86_64/repodata', 100, $2, true),
-       (1, 'development/rawhide/x86_64/repodata', 100, $2, true),
-       (1, 'extras/hidden', 9000, $3, false)`,
-    [files([['a.iso', 500]]), files([['repomd.xml', 100]]), files([['x', 9500]])],
-  );
-  // updates: one repomd.xml whose own <timestamp> is newer than its listing.
-  // rawhide: a replacement with the same size and mtime, seen (new hash) at a known time.
-  await db.exec(`INSERT INTO file_detail (directory_id, filename, size, sha256, "timestamp", created_at) VALUES
-    (3, 'repomd.xml', 10, 'aa', 700, to_timestamp(100000)),
-    (4, 'repomd.xml', 10, 'bb', 90, to_timestamp(1000)),
-    (4, 'repomd.xml', 10, 'cc', 90, to_timestamp(3000))`);
-  const linux = (await loadChanges(db)).categories[0]!;
-  const tree = (name: string) => linux.trees.find((x) => x.tree === name)?.lastChange;
-  assert.equal(tree('releases'), 500, 'file mtime beats the directory ctime');
-  assert.equal(tree('updates'), 700, "repomd.xml's <timestamp>");
-  assert.equal(tree('development/rawhide'), 3000, 'the time a new hash was first seen');
-  assert.equal(tree('extras'), undefined, 'unreadable (pre-bitflip) directories are not announced');
-  // The first sighting of a file is no change (a first scan of an old tree stays old).
-  assert.equal(linux.lastChange, 3000);
+describeBackends('change times', (backend) => {
+  test('file times in the short list, repomd.xml <timestamp>, and a new hash seen with an unchanged listing', async (t) => {
+    const { db } = await freshDb(t, backend);
+    await db.exec(`INSERT INTO category (name, topdir) VALUES ('Fedora Linux', 'linux')`);
+    const files = (xs: Array<[string, number]>) => JSON.stringify(xs.map(([name, mtime]) => ({ name, size: 10, mtime })));
+    await db.query(
+      `INSERT INTO directory (category_id, name, ctime, files, readable) VALUES
+         (1, '', 100, '[]', true),
+         (1, 'releases/41/iso', 100, $1, true),
+         (1, 'updates/41/x86_64/repodata', 100, $2, true),
+         (1, 'development/rawhide/x86_64/repodata', 100, $2, true),
+         (1, 'extras/hidden', 9000, $3, false)`,
+      [files([['a.iso', 500]]), files([['repomd.xml', 100]]), files([['x', 9500]])],
+    );
+    // updates: one repomd.xml whose own <timestamp> is newer than its listing.
+    // rawhide: a replacement with the same size and mtime, seen (new hash) at a known time.
+    await db.exec(`INSERT INTO file_detail (directory_id, filename, size, sha256, "timestamp", created_at) VALUES
+      (3, 'repomd.xml', 10, 'aa', 700, to_timestamp(100000)),
+      (4, 'repomd.xml', 10, 'bb', 90, to_timestamp(1000)),
+      (4, 'repomd.xml', 10, 'cc', 90, to_timestamp(3000))`);
+    const linux = (await loadChanges(db)).categories[0]!;
+    const tree = (name: string) => linux.trees.find((x) => x.tree === name)?.lastChange;
+    assert.equal(tree('releases'), 500, 'file mtime beats the directory ctime');
+    assert.equal(tree('updates'), 700, "repomd.xml's <timestamp>");
+    assert.equal(tree('development/rawhide'), 3000, 'the time a new hash was first seen');
+    assert.equal(tree('extras'), undefined, 'unreadable (pre-bitflip) directories are not announced');
+    // The first sighting of a file is no change (a first scan of an old tree stays old).
+    assert.equal(linux.lastChange, 3000);
+  });
 });
