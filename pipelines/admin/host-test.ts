@@ -88,8 +88,10 @@ export async function testHost(db: Queryable, hostName: string, opts: HostTestOp
 /**
  * Ad-hoc URLs (a mirror not registered yet), each tested as a category of the
  * scanned master: `category` (name or top directory) when given, else the
- * category whose top directory is the URL's last path component, else the only
- * category there is. Throws a UsageError naming the URL it cannot place.
+ * category whose top directory is the URL's last path component (an rsync
+ * module URL such as rsync://host/fedora-linux/ takes the category its sibling
+ * URLs name), else the only category there is. Throws a UsageError naming the
+ * URL it cannot place.
  */
 export async function adHocUrls(db: Queryable, urls: readonly string[], category?: string): Promise<HostUrl[]> {
   const { rows: cats } = await db.query<{ name: string; topdir: string }>('SELECT name, topdir FROM category ORDER BY name');
@@ -99,7 +101,7 @@ export async function adHocUrls(db: Queryable, urls: readonly string[], category
     fixed = cats.find((c) => c.name === category || c.topdir === category)?.name;
     if (!fixed) throw new UsageError(`--category ${JSON.stringify(category)}: no such category (known: ${known})`);
   }
-  return urls.map((url) => {
+  const placed = urls.map((url) => {
     let parsed: URL;
     try {
       parsed = new URL(url);
@@ -107,11 +109,14 @@ export async function adHocUrls(db: Queryable, urls: readonly string[], category
       throw new UsageError(`--url ${JSON.stringify(url)}: not a URL`);
     }
     if (!['http:', 'https:', 'rsync:'].includes(parsed.protocol)) throw new UsageError(`--url ${url}: only http, https and rsync URLs can be tested`);
-    if (fixed) return { category: fixed, url };
+    if (fixed) return { url, category: fixed };
     const last = parsed.pathname.split('/').filter(Boolean).at(-1);
-    const byTop = cats.find((c) => c.topdir === last);
-    if (byTop) return { category: byTop.name, url };
-    if (cats.length === 1) return { category: cats[0]!.name, url };
+    return { url, category: cats.find((c) => c.topdir === last)?.name ?? (cats.length === 1 ? cats[0]!.name : undefined) };
+  });
+  const named = [...new Set(placed.map((p) => p.category).filter((c) => c !== undefined))];
+  return placed.map(({ url, category: c }) => {
+    if (c !== undefined) return { category: c, url };
+    if (named.length === 1) return { category: named[0]!, url };
     throw new UsageError(`--url ${url}: which category is it? Its path does not end in a category's top directory; pass --category (known: ${known})`);
   });
 }

@@ -286,6 +286,12 @@ test('mirrorsmith host test NAME and --url: exit codes and --json', { timeout: 1
     assert.deepEqual(await adHocUrls(db, ['https://m.example.edu/pub/fedora/epel/'], undefined), [{ category: 'Fedora EPEL', url: 'https://m.example.edu/pub/fedora/epel/' }]);
     await assert.rejects(adHocUrls(db, ['https://m.example.edu/pub/'], undefined), /--url https:\/\/m\.example\.edu\/pub\/: which category is it\?.*pass --category \(known: "Fedora EPEL" \(epel\), "Fedora Linux" \(linux\)\)/);
     await assert.rejects(adHocUrls(db, ['gopher://m.example.edu/'], 'linux'), /only http, https and rsync URLs/);
+    // An rsync module URL takes the category its sibling URL names.
+    assert.deepEqual(
+      (await adHocUrls(db, ['https://m.example.edu/pub/fedora/linux/', 'rsync://m.example.edu/fedora-linux/'])).map((u) => u.category),
+      ['Fedora Linux', 'Fedora Linux'],
+    );
+    await assert.rejects(adHocUrls(db, ['https://m.example.edu/pub/linux/', 'https://m.example.edu/pub/epel/', 'rsync://m.example.edu/fedora/']), /--url rsync:\/\/m\.example\.edu\/fedora\/: which category/);
   } finally {
     await db.close();
   }
