@@ -6,6 +6,7 @@ import type { Config } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
 import { UsageError } from '../core/errors.ts';
 import type { Emitter } from '../core/generation.ts';
+import YAML from 'yaml';
 import { render } from '../public/render.ts';
 
 export interface GuideModule {
@@ -78,14 +79,7 @@ export const guideEmitter: Emitter = {
           `45 */6 * * * sleep $(shuf -i 0-1800 -n 1) && mirrorsmith last-sync --server ${server} --delta 25200 -q && ${modules[0]?.command ?? 'rsync …'}`,
         ].join('\n'),
         lastSyncExample: `mirrorsmith last-sync --server ${server} --category "${firstCategory?.name ?? 'Fedora Linux'}" --delta 86400`,
-        reportExample: [
-          `server: ${server}`,
-          'site: example-university',
-          'host: mirror.example.edu',
-          'password_file: /etc/mirrorsmith/report.password',
-          'categories:',
-          ...config.categories.slice(0, 2).flatMap((c) => [`  ${c.name}: /srv/mirror/${c.topdir}`]),
-        ].join('\n'),
+        reportExample: reportExample(config, server),
         nginxSnippet: NGINX_SNIPPET,
         apacheSnippet: APACHE_SNIPPET,
       }),
@@ -93,6 +87,22 @@ export const guideEmitter: Emitter = {
     return { counts: { guideModules: modules.length } };
   },
 };
+
+/**
+ * A report.yaml that `mirrorsmith report` accepts as is (the guide's test parses
+ * it with the client's own schema): the first two categories' local copies.
+ */
+export function reportExample(config: Pick<Config, 'categories'>, server: string): string {
+  const example = {
+    server,
+    site: 'example-university',
+    host: 'mirror.example.edu',
+    passwordFile: '/etc/mirrorsmith/report.password',
+    // The schema wants at least one category: a placeholder when none is configured.
+    categories: (config.categories.length ? config.categories.slice(0, 2) : [{ name: 'CATEGORY NAME', topdir: 'topdir' }]).map((c) => ({ name: c.name, path: `/srv/mirror/${c.topdir}` })),
+  };
+  return '# report.yaml: after each rsync, mirrorsmith report --config report.yaml\n' + YAML.stringify(example).trimEnd();
+}
 
 async function countMirrors(db: Queryable): Promise<{ public: number; private: number }> {
   const { rows } = await db.query<{ private: boolean; n: number }>(

@@ -1,10 +1,11 @@
-// `mirrorsmith host test NAME`: MirrorBrain-style functional tests of one mirror,
+// `mirrorsmith host test NAME` (or `--url URL`): MirrorBrain-style functional tests of one mirror,
 // the way the project itself sees it: per URL and address family, reachability,
 // TLS, current repomd.xml, Range, large-file size, rsync, keep-alive, and the
 // headers that clients depend on. Every check reports pass/warn/fail with evidence.
 import http from 'node:http';
 import https from 'node:https';
 import type { Queryable } from '../core/db.ts';
+import { UsageError } from '../core/errors.ts';
 import { listRepositories, type RepoRow } from '../master/queries.ts';
 import { systemResolver, type Resolver } from '../net/dns.ts';
 import { NetError } from '../net/errors.ts';
@@ -30,7 +31,7 @@ export interface HostTestOptions {
   signal?: AbortSignal;
 }
 
-interface HostUrl {
+export interface HostUrl {
   category: string;
   url: string;
 }
@@ -81,6 +82,47 @@ async function samplePackage(db: Queryable, category: string): Promise<string | 
 export async function testHost(db: Queryable, hostName: string, opts: HostTestOptions = {}): Promise<CheckResult[] | null> {
   const urls = await loadHostUrls(db, hostName);
   if (!urls) return null;
+  return testUrls(db, urls, opts);
+}
+
+/**
+ * Ad-hoc URLs (a mirror not registered yet), each tested as a category of the
+ * scanned master: `category` (name or top directory) when given, else the
+ * category whose top directory is the URL's last path component (an rsync
+ * module URL such as rsync://host/fedora-linux/ takes the category its sibling
+ * URLs name), else the only category there is. Throws a UsageError naming the
+ * URL it cannot place.
+ */
+export async function adHocUrls(db: Queryable, urls: readonly string[], category?: string): Promise<HostUrl[]> {
+  const { rows: cats } = await db.query<{ name: string; topdir: string }>('SELECT name, topdir FROM category ORDER BY name');
+  const known = cats.map((c) => `"${c.name}" (${c.topdir})`).join(', ') || 'none: run scan-master first';
+  let fixed: string | undefined;
+  if (category !== undefined) {
+    fixed = cats.find((c) => c.name === category || c.topdir === category)?.name;
+    if (!fixed) throw new UsageError(`--category ${JSON.stringify(category)}: no such category (known: ${known})`);
+  }
+  const placed = urls.map((url) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UsageError(`--url ${JSON.stringify(url)}: not a URL`);
+    }
+    if (!['http:', 'https:', 'rsync:'].includes(parsed.protocol)) throw new UsageError(`--url ${url}: only http, https and rsync URLs can be tested`);
+    if (fixed) return { url, category: fixed };
+    const last = parsed.pathname.split('/').filter(Boolean).at(-1);
+    return { url, category: cats.find((c) => c.topdir === last)?.name ?? (cats.length === 1 ? cats[0]!.name : undefined) };
+  });
+  const named = [...new Set(placed.map((p) => p.category).filter((c) => c !== undefined))];
+  return placed.map(({ url, category: c }) => {
+    if (c !== undefined) return { category: c, url };
+    if (named.length === 1) return { category: named[0]!, url };
+    throw new UsageError(`--url ${url}: which category is it? Its path does not end in a category's top directory; pass --category (known: ${known})`);
+  });
+}
+
+/** Runs every check for each URL against what the master holds for its category. */
+export async function testUrls(db: Queryable, urls: readonly HostUrl[], opts: HostTestOptions = {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const byCategory = new Map<string, { repo: RepoRow | null; large: MasterFile | null; pkg: string | null }>();
   for (const { category, url } of urls) {

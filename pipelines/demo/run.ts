@@ -41,10 +41,22 @@ export async function writeDemoFiles(p: DemoPaths, outDir: string): Promise<bool
   await generateDemoMasterTree(p.master);
   const categories = demoCategories('master');
   writeDemoRegistry(path.join(p.dir, 'registry'), categories);
+  const config = demoConfig(p, outDir);
+  const header = '# The demo network written by `mirrorsmith demo` (npm start). Edit freely; delete demo/ to start over.\n';
+  fs.writeFileSync(p.configFile, header + YAML.stringify(config));
+  return true;
+}
+
+/**
+ * The demo's mirrorsmith.yaml as an object (paths relative to demo/): what
+ * writeDemoFiles writes, and what tests build the demo generation from.
+ */
+export function demoConfig(p: DemoPaths, outDir: string) {
+  const categories = demoCategories('master');
   const require = createRequire(import.meta.url);
   const geo = path.dirname(require.resolve('@ip-location-db/geolite2-country/package.json'));
   const asn = path.dirname(require.resolve('@ip-location-db/asn/package.json'));
-  const config = {
+  return {
     database: { dataDir: 'var/db' },
     registry: { dir: 'registry' },
     output: { dir: path.relative(p.dir, outDir) || '.', keepGenerations: 5 },
@@ -67,9 +79,6 @@ export async function writeDemoFiles(p: DemoPaths, outDir: string): Promise<bool
       ],
     },
   };
-  const header = '# The demo network written by `mirrorsmith demo` (npm start). Edit freely; delete demo/ to start over.\n';
-  fs.writeFileSync(p.configFile, header + YAML.stringify(config));
-  return true;
 }
 
 /** First run only: scan, then push updates with a scan after each, building the master's hash history. */

@@ -98,6 +98,8 @@ export interface NginxServer {
   root: string;
   /** Extra directives inside the server block (e.g. a `return 503;`). */
   extra?: string;
+  /** Serve https with this certificate and key (PEM file paths). */
+  tls?: { cert: string; key: string };
 }
 
 /** One nginx, one `server` per mirror, autoindex on, foreground, all state under workDir. */
@@ -105,7 +107,8 @@ export async function startNginxSim(nginx: string, workDir: string, servers: rea
   fs.mkdirSync(path.join(workDir, 'tmp'), { recursive: true });
   const conf = path.join(workDir, 'nginx.conf');
   const blocks = servers.map(
-    (s) => `  server {\n    listen ${hostPort(s.address, s.port)};\n    root ${s.root};\n    location / { autoindex on; }\n${s.extra ? `    ${s.extra}\n` : ''}  }\n`,
+    (s) =>
+      `  server {\n    listen ${hostPort(s.address, s.port)}${s.tls ? ' ssl' : ''};\n${s.tls ? `    ssl_certificate ${s.tls.cert};\n    ssl_certificate_key ${s.tls.key};\n` : ''}    root ${s.root};\n    location / { autoindex on; }\n${s.extra ? `    ${s.extra}\n` : ''}  }\n`,
   );
   fs.writeFileSync(
     conf,

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import { computeChanges, decideLastSync, renderChangesText } from '../../pipelines/admin/changes.ts';
 
 const rows = [
-  { name: 'Fedora Linux', topdir: 'linux', dir: '', ctime: 100 },
-  { name: 'Fedora Linux', topdir: 'linux', dir: 'releases/41/Everything/x86_64/os', ctime: 1_000 },
-  { name: 'Fedora Linux', topdir: 'linux', dir: 'updates/41/Everything/x86_64', ctime: 5_000 },
-  { name: 'Fedora Linux', topdir: 'linux', dir: 'development/rawhide/Everything/x86_64/os', ctime: 9_000 },
-  { name: 'Fedora EPEL', topdir: 'epel', dir: '9/Everything/x86_64', ctime: 2_000 },
+  { name: 'Fedora Linux', topdir: 'linux', dir: '', changedAt: 100 },
+  { name: 'Fedora Linux', topdir: 'linux', dir: 'releases/41/Everything/x86_64/os', changedAt: 1_000 },
+  { name: 'Fedora Linux', topdir: 'linux', dir: 'updates/41/Everything/x86_64', changedAt: 5_000 },
+  { name: 'Fedora Linux', topdir: 'linux', dir: 'development/rawhide/Everything/x86_64/os', changedAt: 9_000 },
+  { name: 'Fedora EPEL', topdir: 'epel', dir: '9/Everything/x86_64', changedAt: 2_000 },
 ];
 const feed = { categories: computeChanges(rows) };
 const now = new Date(10_000 * 1000);
