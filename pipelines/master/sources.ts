@@ -283,6 +283,33 @@ export async function rsyncList(url: string, opts: RsyncOptions & { dirsOnly?: b
   return { entries, unlisted };
 }
 
+/** Regular files directly at the top of `url` (ends with `/`): one non-recursive listing. */
+export async function rsyncTopFiles(url: string, opts: RsyncOptions): Promise<Array<{ name: string; mtime: number }>> {
+  const out: Array<{ name: string; mtime: number }> = [];
+  const r = await runRsync([...rsyncBase(opts), '--list-only', url], opts, (line) => {
+    const e = parseRsyncLine(line);
+    if (e && e.type === 'f' && e.name !== '' && !e.name.includes('/')) out.push({ name: e.name, mtime: e.time });
+  });
+  if (r.code !== 0 && r.code !== 24) throw rsyncFailure('listing', url, r);
+  return out;
+}
+
+/** Regular files directly in a local directory (lstat: a symlink is not one). */
+export function localTopFiles(top: string): Array<{ name: string; mtime: number }> {
+  const out: Array<{ name: string; mtime: number }> = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(top);
+  } catch {
+    return out; // the walk reports an unreadable top with its reason
+  }
+  for (const name of names) {
+    const st = fs.lstatSync(path.join(top, name), { throwIfNoEntry: false });
+    if (st?.isFile()) out.push({ name, mtime: Math.floor(st.mtimeMs / 1000) });
+  }
+  return out;
+}
+
 /** `rsync://host/module/a/b/` → the module URL and the path inside it (`a/b/`). */
 function splitModuleUrl(url: string): { moduleUrl: string; sub: string } {
   const m = /^(rsync:\/\/[^/]+\/[^/]+\/)(.*)$/.exec(url);

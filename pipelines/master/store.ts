@@ -24,15 +24,64 @@ export async function ensureCategory(db: Queryable, name: string, topdir: string
   return { id: rows[0]!.id, lastScanStarted: rows[0]!.started };
 }
 
+/**
+ * The previous scan's directories: id, name, readable, ctime and list length for
+ * all, the short file list only for those later steps read without listing them
+ * again (repodata directories, directories with file details). A no-change rescan
+ * compares ctimes; converting 30,000 jsonb lists to text cost more than that.
+ * Lists of other directories come from loadStoredFiles when needed.
+ */
 export async function loadDirectories(db: Queryable, categoryId: number): Promise<Map<string, StoredDir>> {
-  // One JSON text instead of 30,000 rows: row-by-row decoding (PGlite above all)
-  // cost more than the walk it saves on a no-change rescan.
-  const { rows } = await db.query<{ j: string }>(
-    `SELECT coalesce(json_agg(json_build_array(id, name, readable, ctime, files))::text, '[]') AS j FROM directory WHERE category_id = $1`,
+  // One text value instead of 30,000 rows: row-by-row decoding (PGlite above all)
+  // costs more than the walk it saves. Names hold no control characters (they are
+  // stored escaped), so tab and newline separate; the name comes last.
+  const { rows } = await db.query<{ t: string | null }>(
+    `SELECT string_agg(id || E'\t' || ctime || E'\t' || (CASE WHEN readable THEN 1 ELSE 0 END) || E'\t' || jsonb_array_length(files) || E'\t' || name, E'\n') AS t
+       FROM directory WHERE category_id = $1`,
     [categoryId],
   );
-  const list = JSON.parse(rows[0]!.j) as Array<[number, string, boolean, number, FileEntry[]]>;
-  return new Map(list.map(([id, name, readable, ctime, files]) => [name, { id, name, readable, ctime: Number(ctime), files }]));
+  const out = new Map<string, StoredDir>();
+  const text = rows[0]?.t ?? '';
+  let pos = 0;
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    const t1 = text.indexOf('\t', pos);
+    const t2 = text.indexOf('\t', t1 + 1);
+    const t3 = text.indexOf('\t', t2 + 1);
+    const t4 = text.indexOf('\t', t3 + 1);
+    const name = text.slice(t4 + 1, nl);
+    out.set(name, { id: Number(text.slice(pos, t1)), name, ctime: Number(text.slice(t1 + 1, t2)), readable: text[t2 + 1] === '1', fileCount: Number(text.slice(t3 + 1, t4)), files: null });
+    pos = nl + 1;
+  }
+  if (out.size === 0) return out;
+  const { rows: lists } = await db.query<{ j: string }>(
+    `SELECT coalesce(json_agg(json_build_array(id, files))::text, '[]') AS j FROM directory
+      WHERE category_id = $1 AND (name = 'repodata' OR name LIKE '%/repodata' OR id IN (SELECT directory_id FROM file_detail))`,
+    [categoryId],
+  );
+  setFiles(out, JSON.parse(lists[0]!.j) as Array<[number, FileEntry[]]>);
+  return out;
+}
+
+/** Fills in the stored lists of some directories (those listed again this scan). */
+export async function loadStoredFiles(db: Queryable, previous: Map<string, StoredDir>, names: readonly string[]): Promise<void> {
+  const ids = names.map((n) => previous.get(n)).filter((p): p is StoredDir => p !== undefined && p.files === null).map((p) => p.id);
+  for (let i = 0; i < ids.length; i += 10 * CHUNK) {
+    const { rows } = await db.query<{ j: string }>(`SELECT coalesce(json_agg(json_build_array(id, files))::text, '[]') AS j FROM directory WHERE id = ANY($1::int[])`, [
+      ids.slice(i, i + 10 * CHUNK),
+    ]);
+    setFiles(previous, JSON.parse(rows[0]!.j) as Array<[number, FileEntry[]]>);
+  }
+}
+
+function setFiles(dirs: Map<string, StoredDir>, lists: Array<[number, FileEntry[]]>): void {
+  const byId = new Map<number, StoredDir>();
+  for (const d of dirs.values()) byId.set(d.id, d);
+  for (const [id, files] of lists) {
+    const d = byId.get(id);
+    if (d) d.files = files;
+  }
 }
 
 export interface CurrentDetail extends FileDetail {
@@ -110,9 +159,10 @@ export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts>
       counts.dirsInserted += r.rowCount;
     }
     for (let i = 0; i < updates.length; i += CHUNK) {
-      const chunk = updates.slice(i, i + CHUNK).map((r) => ({ ...r, id: previous.get(r.name)!.id }));
+      // files: null (not loaded, unchanged) is left out of the JSON and keeps the stored list.
+      const chunk = updates.slice(i, i + CHUNK).map((r) => ({ ...r, files: r.files ?? undefined, id: previous.get(r.name)!.id }));
       const r = await tx.query(
-        `UPDATE directory d SET readable = r.readable, ctime = r.ctime, files = r.files
+        `UPDATE directory d SET readable = r.readable, ctime = r.ctime, files = coalesce(r.files, d.files)
            FROM jsonb_to_recordset($1::jsonb) AS r(id integer, readable boolean, ctime bigint, files jsonb)
           WHERE d.id = r.id`,
         [JSON.stringify(chunk)],
@@ -179,7 +229,7 @@ async function applyDetails(
   retentionDays: number,
   counts: ApplyCounts,
 ): Promise<void> {
-  const current = await loadCurrentDetails(tx, categoryId);
+  const current = details.length ? await loadCurrentDetails(tx, categoryId) : new Map<string, CurrentDetail>();
   const fresh = details.filter(({ dir, detail }) => {
     const c = current.get(detailKey(dir, detail.filename));
     return ids.has(dir) && !(c && sameContent(c, detail));
