@@ -9,7 +9,8 @@ import { formatFullFileTimeList, modeFromPerms, parseFullFileTimeList, parseRsyn
 import { canonicalName, nameToBytes, unescapeRsync } from '../../pipelines/master/names.ts';
 import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
 import { pickFileTimeList, reuseUnchanged } from '../../pipelines/master/scan.ts';
-import { CategorySchema } from '../../pipelines/core/config.ts';
+import { CategorySchema, loadConfig } from '../../pipelines/core/config.ts';
+import { compileRules, mapRepository } from '../../pipelines/master/rules.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'master');
 const fixture = (f: string) => fs.readFileSync(path.join(FIX, f));
@@ -204,4 +205,62 @@ test('checksum files: Fedora signed BSD style with sizes, GNU style, junk lines 
     ],
   );
   assert.deepEqual(gnu.skipped, ['line 4: "what is this"']);
+});
+
+test('examples/fedora.yaml validates and its rules map sample directories of every category (old SRPMS layouts too)', () => {
+  const config = loadConfig(path.join(import.meta.dirname, '..', '..', 'examples', 'fedora.yaml'), {});
+  const table: Record<string, Array<[string, string | null]>> = {
+    'Fedora Linux': [
+      ['releases/42/Everything/x86_64/os', 'fedora-42/x86_64'],
+      ['releases/42/Everything/source/tree', 'fedora-source-42/source'],
+      ['releases/42/Everything/aarch64/debug/tree', 'fedora-debug-42/aarch64'],
+      ['updates/42/Everything/ppc64le', 'updates-released-f42/ppc64le'],
+      ['updates/testing/42/Everything/s390x/debug', 'updates-testing-debug-f42/s390x'],
+      ['development/rawhide/Everything/x86_64/os', 'rawhide/x86_64'],
+      ['development/43/Everything/source/tree', 'fedora-source-43/source'],
+      ['releases/42/Everything/x86_64/os/Packages', null],
+    ],
+    'Fedora EPEL': [
+      ['9/Everything/x86_64', 'epel-9/x86_64'],
+      ['10.1/Everything/source/tree', 'epel-source-10.1/source'],
+      ['testing/9/Everything/aarch64/debug', 'testing-debug-epel9/aarch64'],
+      ['next/9/Everything/x86_64', 'epel-next-9/x86_64'],
+      ['7/x86_64', 'epel-7/x86_64'],
+      ['7/SRPMS', 'epel-source-7/source'],
+      ['7/ppc64le/debug', 'epel-debug-7/ppc64le'],
+      ['testing/7/SRPMS', 'testing-source-epel7/source'],
+      ['testing/6/i386', 'testing-epel6/i386'],
+      ['9/Everything', null],
+    ],
+    'Fedora Secondary': [
+      ['releases/42/Everything/riscv64/os', 'fedora-42/riscv64'],
+      ['releases/42/Everything/source/tree', 'fedora-secondary-source-42/source'],
+      ['updates/testing/42/Everything/loongarch64', 'updates-testing-f42/loongarch64'],
+    ],
+    'Fedora Archive': [
+      ['releases/30/Everything/x86_64/os', 'fedora-30/x86_64'],
+      ['releases/30/Everything/source/tree', 'fedora-source-30/source'],
+      ['releases/14/Fedora/i386/os', 'fedora-14/i386'],
+      ['releases/14/Everything/source/SRPMS', 'fedora-source-14/source'],
+      ['releases/14/Everything/x86_64/debug', 'fedora-debug-14/x86_64'],
+      ['updates/30/Everything/source/tree', 'updates-released-source-f30/source'],
+      ['updates/30/Everything/aarch64/debug', 'updates-released-debug-f30/aarch64'],
+      ['updates/testing/30/Everything/x86_64', 'updates-testing-f30/x86_64'],
+      ['updates/14/SRPMS', 'updates-released-source-f14/source'],
+      ['updates/testing/14/SRPMS', 'updates-testing-source-f14/source'],
+      ['updates/14/x86_64', 'updates-released-f14/x86_64'],
+      ['updates/14/x86_64/debug', 'updates-released-debug-f14/x86_64'],
+      ['updates/testing/14/i386', 'updates-testing-f14/i386'],
+      ['updates/14/Everything', null],
+    ],
+  };
+  assert.deepEqual(config.categories.map((c) => c.name), Object.keys(table));
+  for (const c of config.categories) {
+    const rules = compileRules(c.repoRules);
+    const got = table[c.name]!.map(([dir]) => {
+      const m = mapRepository(dir, rules);
+      return [dir, m ? `${m.prefix}/${m.arch}` : null];
+    });
+    assert.deepEqual(got, table[c.name], c.name);
+  }
 });
