@@ -9,7 +9,7 @@ import type { Logger } from '../core/log.ts';
 import type { Failure } from '../core/types.ts';
 import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
 import { parseFullFileTimeList } from './listing.ts';
-import { joinName } from './names.ts';
+import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
 import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
 import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, type ApplyCounts, type DesiredRepo } from './store.ts';
@@ -47,6 +47,7 @@ export interface ScanFigures {
   directories: number;
   /** Directories actually listed (a no-change local rescan lists none). */
   listedDirs: number;
+  /** Files the listing saw (in the directories listed; a whole list or rsync listing sees all). */
   files: number;
   repositories: number;
   /** Directories with repodata/repomd.xml that no rule maps (reported, not guessed). */
@@ -96,6 +97,11 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
 
   const state = await ensureCategory(db, category.name, category.topdir);
   const previous = await loadDirectories(db, state.id);
+  // The stored lists read below without listing: repodata (which repositories
+  // exist) and directories with file details (checksum files).
+  const current = await loadCurrentDetails(db, state.id);
+  const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
+  await loadStoredFiles(db, previous, [...previous.keys()].filter((n) => baseName(n) === 'repodata' || dirsWithDetails.has(n)));
   const tLoad = performance.now();
   const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
   const isExcluded = makeExcluder(category.excludes);
@@ -159,6 +165,9 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       }
     }
   }
+  // Files this scan's listing saw (a walk's unchanged directories are not listed).
+  let files = 0;
+  for (const s of scans.values()) files += s.files?.length ?? 0;
   if (kind === 'fullfiletimelist' && !opts.fullWalk) reuseUnchanged(scans, previous, state.lastScanStarted ?? 0);
   // Directories listed again are compared with their stored lists, loaded now.
   await loadStoredFiles(db, previous, [...scans.values()].filter((s) => s.files !== null && previous.get(s.name)?.files === null).map((s) => s.name));
@@ -182,7 +191,8 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   mapped.sort((a, b) => a.m.rule - b.m.rule || (a.dir < b.dir ? -1 : 1));
   for (const { dir, m } of mapped) {
     const key = `${m.prefix}/${m.arch}`;
-    const clash = repos.get(key)?.dir ?? taken.get(key);
+    const other = taken.get(key);
+    const clash = repos.get(key)?.dir ?? (other && `${other.category}:${await directoryName(db, other.directoryId)}`);
     if (clash !== undefined) {
       failures.push({ subject: subject(dir), kind: 'other', message: `repository ${key} is already mapped from ${clash}; fix the repo rules` });
       continue;
@@ -196,8 +206,6 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   }
 
   // 3. Hash what changed (or was never hashed, or failed last time).
-  const current = await loadCurrentDetails(db, state.id);
-  const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
   const erroring = await reposWithErrors(db, state.id);
   // Listings carry whole seconds: a file replaced by one of the same size in the
   // second the previous scan ran looks unchanged. Anything stamped at or after
@@ -251,7 +259,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     source: kind,
     directories: rows.length,
     listedDirs,
-    files: rows.reduce((n, r) => n + (scans.get(r.name)?.files?.length ?? r.files?.length ?? previous.get(r.name)?.fileCount ?? 0), 0),
+    files,
     repositories: repos.size,
     unmatched,
     filesRead: wanted.length,
@@ -290,14 +298,19 @@ function openSource(category: CategoryConfig, baseDir: string, concurrency: numb
   return { kind: 'rsync', where: url, read: (names) => rsyncFetch(url, names, rsyncOpts), topFiles: () => rsyncTopFiles(url, rsyncOpts) };
 }
 
-async function reposOfOtherCategories(db: Db, categoryId: number): Promise<Map<string, string>> {
-  const { rows } = await db.query<{ prefix: string; arch: string; category: string; dir: string }>(
-    `SELECT r.prefix, r.arch, c.name AS category, d.name AS dir FROM repository r
-       JOIN category c ON c.id = r.category_id JOIN directory d ON d.id = r.directory_id
-      WHERE r.category_id <> $1`,
+/** Repo/arch keys other categories map, to the category name (the directory is looked up on a clash only). */
+async function reposOfOtherCategories(db: Db, categoryId: number): Promise<Map<string, { category: string; directoryId: number }>> {
+  // No join with directory: on PGlite that join scanned every category's directories.
+  const { rows } = await db.query<{ prefix: string; arch: string; category: string; directory_id: number }>(
+    `SELECT r.prefix, r.arch, c.name AS category, r.directory_id FROM repository r JOIN category c ON c.id = r.category_id WHERE r.category_id <> $1`,
     [categoryId],
   );
-  return new Map(rows.map((r) => [`${r.prefix}/${r.arch}`, `${r.category}:${r.dir}`]));
+  return new Map(rows.map((r) => [`${r.prefix}/${r.arch}`, { category: r.category, directoryId: r.directory_id }]));
+}
+
+async function directoryName(db: Db, id: number): Promise<string> {
+  const { rows } = await db.query<{ name: string }>('SELECT name FROM directory WHERE id = $1', [id]);
+  return rows[0]?.name ?? `#${id}`;
 }
 
 async function reposWithErrors(db: Db, categoryId: number): Promise<Set<string>> {

@@ -25,18 +25,17 @@ export async function ensureCategory(db: Queryable, name: string, topdir: string
 }
 
 /**
- * The previous scan's directories: id, name, readable, ctime and list length for
- * all, the short file list only for those later steps read without listing them
- * again (repodata directories, directories with file details). A no-change rescan
- * compares ctimes; converting 30,000 jsonb lists to text cost more than that.
- * Lists of other directories come from loadStoredFiles when needed.
+ * The previous scan's directories: id, name, readable and ctime, without their
+ * file lists (files: null). A no-change rescan compares ctimes; converting
+ * 30,000 jsonb lists to text cost more than the whole walk it saves. The lists
+ * later steps read come from loadStoredFiles.
  */
 export async function loadDirectories(db: Queryable, categoryId: number): Promise<Map<string, StoredDir>> {
   // One text value instead of 30,000 rows: row-by-row decoding (PGlite above all)
   // costs more than the walk it saves. Names hold no control characters (they are
   // stored escaped), so tab and newline separate; the name comes last.
   const { rows } = await db.query<{ t: string | null }>(
-    `SELECT string_agg(id || E'\t' || ctime || E'\t' || (CASE WHEN readable THEN 1 ELSE 0 END) || E'\t' || jsonb_array_length(files) || E'\t' || name, E'\n') AS t
+    `SELECT string_agg(id || E'\t' || ctime || E'\t' || (CASE WHEN readable THEN 1 ELSE 0 END) || E'\t' || name, E'\n') AS t
        FROM directory WHERE category_id = $1`,
     [categoryId],
   );
@@ -49,22 +48,14 @@ export async function loadDirectories(db: Queryable, categoryId: number): Promis
     const t1 = text.indexOf('\t', pos);
     const t2 = text.indexOf('\t', t1 + 1);
     const t3 = text.indexOf('\t', t2 + 1);
-    const t4 = text.indexOf('\t', t3 + 1);
-    const name = text.slice(t4 + 1, nl);
-    out.set(name, { id: Number(text.slice(pos, t1)), name, ctime: Number(text.slice(t1 + 1, t2)), readable: text[t2 + 1] === '1', fileCount: Number(text.slice(t3 + 1, t4)), files: null });
+    const name = text.slice(t3 + 1, nl);
+    out.set(name, { id: Number(text.slice(pos, t1)), name, ctime: Number(text.slice(t1 + 1, t2)), readable: text[t2 + 1] === '1', files: null });
     pos = nl + 1;
   }
-  if (out.size === 0) return out;
-  const { rows: lists } = await db.query<{ j: string }>(
-    `SELECT coalesce(json_agg(json_build_array(id, files))::text, '[]') AS j FROM directory
-      WHERE category_id = $1 AND (name = 'repodata' OR name LIKE '%/repodata' OR id IN (SELECT directory_id FROM file_detail))`,
-    [categoryId],
-  );
-  setFiles(out, JSON.parse(lists[0]!.j) as Array<[number, FileEntry[]]>);
   return out;
 }
 
-/** Fills in the stored lists of some directories (those listed again this scan). */
+/** Fills in the stored file lists of some directories (not yet loaded ones only). */
 export async function loadStoredFiles(db: Queryable, previous: Map<string, StoredDir>, names: readonly string[]): Promise<void> {
   const ids = names.map((n) => previous.get(n)).filter((p): p is StoredDir => p !== undefined && p.files === null).map((p) => p.id);
   for (let i = 0; i < ids.length; i += 10 * CHUNK) {
@@ -150,13 +141,16 @@ export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts>
     }
     const inserts = rows.filter((r) => !previous.has(r.name));
     const updates = rows.filter((r) => previous.has(r.name) && rowChanged(r, previous.get(r.name)));
+    const ids = new Map<string, number>([...previous.values()].filter((p) => seen.has(p.name)).map((p) => [p.name, p.id]));
     for (let i = 0; i < inserts.length; i += CHUNK) {
-      const r = await tx.query(
+      const r = await tx.query<{ id: number; name: string }>(
         `INSERT INTO directory (category_id, name, readable, ctime, files)
-         SELECT $1, r.name, r.readable, r.ctime, r.files FROM jsonb_to_recordset($2::jsonb) AS r(name text, readable boolean, ctime bigint, files jsonb)`,
+         SELECT $1, r.name, r.readable, r.ctime, r.files FROM jsonb_to_recordset($2::jsonb) AS r(name text, readable boolean, ctime bigint, files jsonb)
+         RETURNING id, name`,
         [categoryId, JSON.stringify(inserts.slice(i, i + CHUNK))],
       );
       counts.dirsInserted += r.rowCount;
+      for (const f of r.rows) ids.set(f.name, f.id);
     }
     for (let i = 0; i < updates.length; i += CHUNK) {
       // files: null (not loaded, unchanged) is left out of the JSON and keeps the stored list.
@@ -168,14 +162,6 @@ export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts>
         [JSON.stringify(chunk)],
       );
       counts.dirsUpdated += r.rowCount;
-    }
-    const ids = new Map<string, number>([...previous.values()].filter((p) => seen.has(p.name)).map((p) => [p.name, p.id]));
-    if (inserts.length) {
-      const { rows: fresh } = await tx.query<{ id: number; name: string }>('SELECT id, name FROM directory WHERE category_id = $1 AND name = ANY($2::text[])', [
-        categoryId,
-        inserts.map((r) => r.name),
-      ]);
-      for (const f of fresh) ids.set(f.name, f.id);
     }
 
     await applyRepos(tx, categoryId, input.repos, ids, counts);

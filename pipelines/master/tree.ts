@@ -30,11 +30,10 @@ export interface StoredDir {
   ctime: number;
   /**
    * The stored short file list; null when not loaded (a rescan loads only the
-   * lists later steps read: repodata and checksum-file directories).
+   * lists later steps read: repodata and file-detail directories, and those
+   * listed again).
    */
   files: FileEntry[] | null;
-  /** Length of the stored short list. */
-  fileCount: number;
 }
 
 /** A directory row as it should be after this scan. */

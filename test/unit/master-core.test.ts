@@ -80,8 +80,8 @@ test('rows: a 0750 directory and everything below it is not readable; files reus
     ['private', { name: 'private', mode: 0o700, ctime: 1, files: [], unlisted: true }],
   ]);
   const previous = new Map<string, StoredDir>([
-    ['releases/41', { id: 7, name: 'releases/41', readable: true, ctime: 5, files: [{ name: 'old', size: 2, mtime: 3 }], fileCount: 1 }],
-    ['releases', { id: 8, name: 'releases', readable: true, ctime: 1, files: null, fileCount: 0 }],
+    ['releases/41', { id: 7, name: 'releases/41', readable: true, ctime: 5, files: [{ name: 'old', size: 2, mtime: 3 }] }],
+    ['releases', { id: 8, name: 'releases', readable: true, ctime: 1, files: null }],
   ]);
   const rows = buildDirRows(scans, previous);
   const r = new Map(rows.map((x) => [x.name, x]));
@@ -109,7 +109,7 @@ test('fullfiletimelist rescan: a directory with its stored ctime and no file cha
     ['racy', { name: 'racy', mode: 0o755, ctime: 1000, files: [] }],
     ['new', { name: 'new', mode: 0o755, ctime: 10, files: [] }],
   ]);
-  const stored = (name: string, ctime: number): [string, StoredDir] => [name, { id: 1, name, readable: true, ctime, files: null, fileCount: 0 }];
+  const stored = (name: string, ctime: number): [string, StoredDir] => [name, { id: 1, name, readable: true, ctime, files: null }];
   const previous = new Map([stored('same', 500), stored('moved', 500), stored('rewritten', 500), stored('racy', 1000)]);
   assert.equal(reuseUnchanged(scans, previous, trustBefore), 1);
   assert.deepEqual([...scans.values()].filter((s) => s.files === null).map((s) => s.name), ['same']);
