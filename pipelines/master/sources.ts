@@ -31,9 +31,15 @@ export interface WalkResult {
   problems: Array<{ dir: string; message: string }>;
 }
 
-/** Absolute path (as bytes: names need not be UTF-8) of a category-relative name. */
-export function absPath(top: string, name: string): Buffer {
-  return name === '' ? Buffer.from(top) : Buffer.concat([Buffer.from(top + '/'), nameToBytes(name)]);
+/**
+ * Absolute path of a category-relative name. A name without `\` is plain UTF-8
+ * (escapes all start with one), so it goes as a string; others as their raw
+ * bytes (names need not be UTF-8). Strings spare a no-change rescan a Buffer
+ * concat per directory.
+ */
+export function absPath(top: string, name: string): string | Buffer {
+  if (name === '') return top;
+  return name.includes('\\') ? Buffer.concat([Buffer.from(top + '/'), nameToBytes(name)]) : `${top}/${name}`;
 }
 
 /**
