@@ -13,7 +13,7 @@ export function registerRepoCommands(env: CliEnv): void {
   registerStageCommand(env, 'scan-master', (cmd) =>
     cmd
       .option('--category <name>', 'scan only this category (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-      .option('--full', 'walk local trees completely, also directories whose ctime did not change')
+      .option('--full', 'list every directory again (walk), or rebuild every row from the fullfiletimelist, also where ctimes did not change')
       // A misspelt category is a usage error (exit 2), caught before the run starts.
       .hook('preAction', (self) => {
         const names = (self.opts() as { category?: string[] }).category;

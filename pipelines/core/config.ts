@@ -43,8 +43,15 @@ export const CategorySchema = z
     /** Path of the category top below a mirror's root, e.g. `linux` for Fedora Linux. */
     topdir: relPath,
     source: CategorySourceSchema,
-    /** File name of a quick-fedora-mirror listing at the category top, used first when present. */
-    fullfiletimelist: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+    /**
+     * A quick-fedora-mirror listing at the category top, used first when present.
+     * Unset: a `fullfiletimelist-*` file there is found by itself; a name picks
+     * that file; `false` (or `none`) never uses one.
+     */
+    fullfiletimelist: z
+      .union([z.literal(false), z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a file name at the category top, or false/none')])
+      .optional()
+      .transform((v) => (v === 'none' ? false : v)),
     excludes: z.array(z.string()).default([]),
     repoRules: z.array(RepoRuleSchema).default([]),
     /** Repositories whose propagation is sampled at every crawl. */

@@ -106,13 +106,23 @@ function parseText(text: string, maxIssues: number, sink: (e: ListEntry) => void
     const raw = line.slice(t3 + 1);
     const text2 = PLAIN.test(raw) ? raw : canonicalName(Buffer.from(raw, 'utf8'));
     const name = cleanName(text2, issue);
-    if (name !== null) sink({ name, ...e });
+    if (name !== null) sink({ name, type: e.type, size: e.size, time: e.time });
   }
   return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
+/** A decimal of 1 to `max` digits, without a regex (this runs twice per line of a 400,000-line list). */
+function isDigits(s: string, max: number): boolean {
+  if (s.length === 0 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 function checkFields(ts: string, type: string, size: string, issue: (m: string) => void): Omit<ListEntry, 'name'> | null {
-  if (!/^\d{1,12}$/.test(ts)) {
+  if (!isDigits(ts, 12)) {
     issue(`bad ctime ${JSON.stringify(ts)}`);
     return null;
   }
@@ -120,7 +130,7 @@ function checkFields(ts: string, type: string, size: string, issue: (m: string) 
     issue(`bad type ${JSON.stringify(type)} (expected d, f or l)`);
     return null;
   }
-  if (!/^\d{1,15}$/.test(size)) {
+  if (!isDigits(size, 15)) {
     issue(`bad size ${JSON.stringify(size)}`);
     return null;
   }
@@ -136,7 +146,8 @@ function cleanName(text: string, issue: (m: string) => void): string | null {
     if (name.startsWith('./')) name = name.slice(2);
     if (name.endsWith('/')) name = name.slice(0, -1);
   }
-  if (ESCAPES.test(name)) {
+  // Only a leading `/` or a `..` component escapes; most names have neither.
+  if ((name.charCodeAt(0) === 47 || name.includes('..')) && ESCAPES.test(name)) {
     issue(`path ${JSON.stringify(name)} escapes the category top`);
     return null;
   }
@@ -184,7 +195,7 @@ function parseBytes(data: Buffer, maxIssues: number, sink: (e: ListEntry) => voi
     const e = checkFields(line.toString('latin1', 0, t1), line.toString('latin1', t1 + 1, t2), line.toString('latin1', t2 + 1, t3), issue);
     if (!e) continue;
     const name = cleanName(canonicalName(line.subarray(t3 + 1)), issue);
-    if (name !== null) sink({ name, ...e });
+    if (name !== null) sink({ name, type: e.type, size: e.size, time: e.time });
   }
   return finish(issues, sawFiles, sawEnd, lineNo);
 }

@@ -1,5 +1,5 @@
 // Scanning one category of the master tree: list it (fullfiletimelist first when
-// configured and sound, else a walk or an rsync listing), build the directory
+// present and sound, else a walk or an rsync listing), build the directory
 // rows, map repositories by the configured rules, hash what changed, and apply
 // it all in one transaction. Returns figures; per-directory problems are data.
 import { performance } from 'node:perf_hooks';
@@ -9,11 +9,11 @@ import type { Logger } from '../core/log.ts';
 import type { Failure } from '../core/types.ts';
 import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
 import { parseFullFileTimeList } from './listing.ts';
-import { joinName } from './names.ts';
+import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
-import { readLocalFiles, rsyncFetch, rsyncList, statDirModes, walkLocal } from './sources.ts';
-import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, type ApplyCounts, type DesiredRepo } from './store.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry } from './tree.ts';
+import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
+import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, type ApplyCounts, type DesiredRepo } from './store.ts';
+import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
 export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
 
@@ -47,6 +47,7 @@ export interface ScanFigures {
   directories: number;
   /** Directories actually listed (a no-change local rescan lists none). */
   listedDirs: number;
+  /** Files the listing saw (in the directories listed; a whole list or rsync listing sees all). */
   files: number;
   repositories: number;
   /** Directories with repodata/repomd.xml that no rule maps (reported, not guessed). */
@@ -64,6 +65,24 @@ interface Source {
   /** Local: absolute path of the category top. rsync: URL of the category top ending in `/`. */
   where: string;
   read(names: string[]): Promise<Map<string, Buffer | Error>>;
+  /** Regular files directly at the category top (where a fullfiletimelist sits). */
+  topFiles(): Promise<Array<{ name: string; mtime: number }>>;
+}
+
+/** quick-fedora-mirror names its lists after the module: `fullfiletimelist-fedora`, `-epel`… */
+export const FILE_TIME_LIST = /^fullfiletimelist-[A-Za-z0-9._-]+$/;
+
+/**
+ * Which fullfiletimelist the category uses: the configured name, none when
+ * configured `false`, else the `fullfiletimelist-*` file at the category top
+ * (the newest, should there be several). `all` are every such name found: they
+ * describe the tree and are not content of it.
+ */
+export async function pickFileTimeList(category: CategoryConfig, topFiles: () => Promise<Array<{ name: string; mtime: number }>>): Promise<{ use: string | null; all: string[] }> {
+  if (category.fullfiletimelist === false) return { use: null, all: [] };
+  if (category.fullfiletimelist) return { use: category.fullfiletimelist, all: [category.fullfiletimelist] };
+  const found = (await topFiles()).filter((f) => FILE_TIME_LIST.test(f.name)).sort((a, b) => b.mtime - a.mtime || (a.name < b.name ? -1 : 1));
+  return { use: found[0]?.name ?? null, all: found.map((f) => f.name) };
 }
 
 export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigures> {
@@ -78,24 +97,31 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
 
   const state = await ensureCategory(db, category.name, category.topdir);
   const previous = await loadDirectories(db, state.id);
+  // The stored lists read below without listing: repodata (which repositories
+  // exist) and directories with file details (checksum files).
+  const current = await loadCurrentDetails(db, state.id);
+  const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
+  await loadStoredFiles(db, previous, [...previous.keys()].filter((n) => baseName(n) === 'repodata' || dirsWithDetails.has(n)));
   const tLoad = performance.now();
   const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
   const isExcluded = makeExcluder(category.excludes);
-  const topFileExcludes = new Set(category.fullfiletimelist ? [category.fullfiletimelist] : []);
+  const fileTimeList = await pickFileTimeList(category, source.topFiles);
+  const listName = fileTimeList.use;
+  const topFileExcludes = new Set(fileTimeList.all);
 
   // 1. List the tree.
   let scans: Map<string, DirScan> | null = null;
   let kind: SourceKind = source.kind === 'local' ? 'walk' : 'rsync';
   let listedDirs = 0;
-  if (category.fullfiletimelist && opts.prefer !== 'listing') {
-    const got = (await source.read([category.fullfiletimelist])).get(category.fullfiletimelist)!;
+  if (listName && opts.prefer !== 'listing') {
+    const got = (await source.read([listName])).get(listName)!;
     if (got instanceof Error) {
-      opts.log?.debug(`no usable ${category.fullfiletimelist}: ${got.message}`);
+      opts.log?.debug(`no usable ${listName}: ${got.message}`);
     } else {
       const builder = scanBuilder(isExcluded, topFileExcludes);
       const list = parseFullFileTimeList(got, 20, builder.add);
       if (list.issues.length) {
-        const msg = `${category.fullfiletimelist} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
+        const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
         failures.push({ subject: subject(''), kind: 'parse', message: msg });
         opts.log?.warn(msg);
       } else {
@@ -139,6 +165,12 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       }
     }
   }
+  // Files this scan's listing saw (a walk's unchanged directories are not listed).
+  let files = 0;
+  for (const s of scans.values()) files += s.files?.length ?? 0;
+  if (kind === 'fullfiletimelist' && !opts.fullWalk) reuseUnchanged(scans, previous, state.lastScanStarted ?? 0);
+  // Directories listed again are compared with their stored lists, loaded now.
+  await loadStoredFiles(db, previous, [...scans.values()].filter((s) => s.files !== null && previous.get(s.name)?.files === null).map((s) => s.name));
   const tList = performance.now();
 
   // 2. Rows, repositories.
@@ -159,7 +191,8 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   mapped.sort((a, b) => a.m.rule - b.m.rule || (a.dir < b.dir ? -1 : 1));
   for (const { dir, m } of mapped) {
     const key = `${m.prefix}/${m.arch}`;
-    const clash = repos.get(key)?.dir ?? taken.get(key);
+    const other = taken.get(key);
+    const clash = repos.get(key)?.dir ?? (other && `${other.category}:${await directoryName(db, other.directoryId)}`);
     if (clash !== undefined) {
       failures.push({ subject: subject(dir), kind: 'other', message: `repository ${key} is already mapped from ${clash}; fix the repo rules` });
       continue;
@@ -173,8 +206,6 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   }
 
   // 3. Hash what changed (or was never hashed, or failed last time).
-  const current = await loadCurrentDetails(db, state.id);
-  const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
   const erroring = await reposWithErrors(db, state.id);
   // Listings carry whole seconds: a file replaced by one of the same size in the
   // second the previous scan ran looks unchanged. Anything stamped at or after
@@ -182,7 +213,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const racyFrom = state.lastScanStarted ?? 0;
   const changed = (dir: string) => {
     const row = rowByName.get(dir)!;
-    return rowChanged(row, previous.get(dir)) || row.ctime >= racyFrom || row.files.some((f) => f.mtime >= racyFrom);
+    return rowChanged(row, previous.get(dir)) || row.ctime >= racyFrom || (row.files ?? []).some((f) => f.mtime >= racyFrom);
   };
   const wanted: Array<{ path: string; dir: string; repo?: DesiredRepo; checksum?: FileEntry }> = [];
   for (const repo of repos.values()) {
@@ -209,7 +240,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     } else {
       const parsed = parseChecksumFile(got.toString('utf8'));
       if (parsed.skipped.length) notes.push(`${subject(w.path)}: ${parsed.skipped.length} unrecognised line(s), first ${parsed.skipped[0]}`);
-      const listed = new Map((scans.get(w.dir)?.files ?? rowByName.get(w.dir)!.files).map((f) => [f.name, f]));
+      const listed = new Map((scans.get(w.dir)?.files ?? rowByName.get(w.dir)!.files ?? []).map((f) => [f.name, f]));
       for (const d of parsed.details) {
         const f = listed.get(d.filename);
         details.push({ dir: w.dir, detail: { ...d, size: d.size ?? f?.size ?? null, timestamp: f?.mtime ?? null } });
@@ -228,7 +259,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     source: kind,
     directories: rows.length,
     listedDirs,
-    files: rows.reduce((n, r) => n + (scans.get(r.name)?.files?.length ?? r.files.length), 0),
+    files,
     repositories: repos.size,
     unmatched,
     filesRead: wanted.length,
@@ -239,23 +270,47 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   };
 }
 
+/**
+ * A fullfiletimelist names every file with its ctime, so a directory whose ctime
+ * is the stored one and none of whose files changed since the previous scan
+ * started is unchanged: its stored row stands and its list is not rebuilt or
+ * compared (what makes a no-change rescan from the list cheap). Racy ctimes (at
+ * or after the previous scan's start) are always taken from the list.
+ */
+export function reuseUnchanged(scans: Map<string, DirScan>, previous: ReadonlyMap<string, StoredDir>, trustBefore: number): number {
+  let reused = 0;
+  for (const s of scans.values()) {
+    const prev = previous.get(s.name);
+    if (!prev || s.files === null || s.unlisted || prev.ctime !== s.ctime || s.ctime >= trustBefore) continue;
+    if (s.files.some((f) => f.mtime >= trustBefore)) continue;
+    s.files = null;
+    reused++;
+  }
+  return reused;
+}
+
 function openSource(category: CategoryConfig, baseDir: string, concurrency: number, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Source {
   if (category.source.type === 'local') {
     const top = resolvePath({ baseDir }, `${category.source.path}/${category.topdir}`).replace(/\/+$/, '');
-    return { kind: 'local', where: top, read: (names) => readLocalFiles(top, names, concurrency, rsyncOpts.signal) };
+    return { kind: 'local', where: top, read: (names) => readLocalFiles(top, names, concurrency, rsyncOpts.signal), topFiles: async () => localTopFiles(top) };
   }
   const url = `${category.source.url.replace(/\/+$/, '')}/${category.topdir}/`;
-  return { kind: 'rsync', where: url, read: (names) => rsyncFetch(url, names, rsyncOpts) };
+  return { kind: 'rsync', where: url, read: (names) => rsyncFetch(url, names, rsyncOpts), topFiles: () => rsyncTopFiles(url, rsyncOpts) };
 }
 
-async function reposOfOtherCategories(db: Db, categoryId: number): Promise<Map<string, string>> {
-  const { rows } = await db.query<{ prefix: string; arch: string; category: string; dir: string }>(
-    `SELECT r.prefix, r.arch, c.name AS category, d.name AS dir FROM repository r
-       JOIN category c ON c.id = r.category_id JOIN directory d ON d.id = r.directory_id
-      WHERE r.category_id <> $1`,
+/** Repo/arch keys other categories map, to the category name (the directory is looked up on a clash only). */
+async function reposOfOtherCategories(db: Db, categoryId: number): Promise<Map<string, { category: string; directoryId: number }>> {
+  // No join with directory: on PGlite that join scanned every category's directories.
+  const { rows } = await db.query<{ prefix: string; arch: string; category: string; directory_id: number }>(
+    `SELECT r.prefix, r.arch, c.name AS category, r.directory_id FROM repository r JOIN category c ON c.id = r.category_id WHERE r.category_id <> $1`,
     [categoryId],
   );
-  return new Map(rows.map((r) => [`${r.prefix}/${r.arch}`, `${r.category}:${r.dir}`]));
+  return new Map(rows.map((r) => [`${r.prefix}/${r.arch}`, { category: r.category, directoryId: r.directory_id }]));
+}
+
+async function directoryName(db: Db, id: number): Promise<string> {
+  const { rows } = await db.query<{ name: string }>('SELECT name FROM directory WHERE id = $1', [id]);
+  return rows[0]?.name ?? `#${id}`;
 }
 
 async function reposWithErrors(db: Db, categoryId: number): Promise<Set<string>> {

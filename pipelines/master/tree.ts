@@ -28,7 +28,12 @@ export interface StoredDir {
   name: string;
   readable: boolean;
   ctime: number;
-  files: FileEntry[];
+  /**
+   * The stored short file list; null when not loaded (a rescan loads only the
+   * lists later steps read: repodata and file-detail directories, and those
+   * listed again).
+   */
+  files: FileEntry[] | null;
 }
 
 /** A directory row as it should be after this scan. */
@@ -36,7 +41,8 @@ export interface DirRow {
   name: string;
   readable: boolean;
   ctime: number;
-  files: FileEntry[];
+  /** null: unchanged since the previous scan and not loaded (the stored list stays). */
+  files: FileEntry[] | null;
 }
 
 /** Above this many files a directory keeps only its newest few (as MirrorManager's umdl does). */
@@ -84,7 +90,7 @@ export function buildDirRows(scans: ReadonlyMap<string, DirScan>, previous: Read
     const parentOk = parent === null ? true : (readable.get(parent) ?? true);
     const ok = parentOk && !s.unlisted && ownReadable(s.mode);
     readable.set(name, ok);
-    const files = s.files ? shortFileList(s.files) : (previous.get(name)?.files ?? []);
+    const files = s.files ? shortFileList(s.files) : (previous.get(name)?.files ?? (previous.has(name) ? null : []));
     rows.push({ name, readable: ok, ctime: s.ctime, files });
   }
   return rows;
@@ -93,7 +99,9 @@ export function buildDirRows(scans: ReadonlyMap<string, DirScan>, previous: Read
 /** Whether a row differs from what is stored (only those are written). */
 export function rowChanged(row: DirRow, stored: StoredDir | undefined): boolean {
   if (!stored) return true;
-  return row.readable !== stored.readable || row.ctime !== stored.ctime || !sameFiles(row.files, stored.files);
+  if (row.readable !== stored.readable || row.ctime !== stored.ctime) return true;
+  // A reused directory's list is the stored one; only a list read this scan can differ.
+  return row.files !== null && (stored.files === null || !sameFiles(row.files, stored.files));
 }
 
 export function sameFiles(a: readonly FileEntry[], b: readonly FileEntry[]): boolean {
@@ -111,7 +119,7 @@ export function findRepoDirs(rows: readonly DirRow[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
     if (baseName(r.name) !== 'repodata') continue;
-    if (!r.files.some((f) => f.name === 'repomd.xml')) continue;
+    if (!r.files?.some((f) => f.name === 'repomd.xml')) continue;
     const parent = parentName(r.name);
     if (parent !== null) out.push(parent);
   }
@@ -121,7 +129,7 @@ export function findRepoDirs(rows: readonly DirRow[]): string[] {
 /** Checksum files per directory, from the rows' file lists. */
 export function findChecksumFiles(rows: readonly DirRow[]): Array<{ dir: string; file: FileEntry }> {
   const out: Array<{ dir: string; file: FileEntry }> = [];
-  for (const r of rows) for (const f of r.files) if (CHECKSUM_FILE.test(f.name)) out.push({ dir: r.name, file: f });
+  for (const r of rows) for (const f of r.files ?? []) if (CHECKSUM_FILE.test(f.name)) out.push({ dir: r.name, file: f });
   return out;
 }
 
@@ -150,6 +158,10 @@ export function scanBuilder(isExcluded: (name: string) => boolean, topFileExclud
     return s;
   };
   ensure('');
+  // Listings come sorted, so files of one directory arrive together: the last
+  // parent is remembered instead of looked up for each of 400,000 files.
+  let lastParent: string | null = null;
+  let lastScan: DirScan | null = null;
   const add = (e: ListEntry) => {
     if (e.name !== '' && isExcluded(e.name)) return;
     if (e.type === 'd') {
@@ -157,9 +169,14 @@ export function scanBuilder(isExcluded: (name: string) => boolean, topFileExclud
       s.ctime = e.time;
       if (e.mode !== undefined) s.mode = e.mode;
     } else if (e.type === 'f') {
-      const parent = parentName(e.name)!;
+      const slash = e.name.lastIndexOf('/');
+      const parent = slash < 0 ? '' : e.name.slice(0, slash);
       if (parent === '' && topFileExcludes.has(e.name)) return;
-      ensure(parent).files!.push({ name: baseName(e.name), size: e.size, mtime: e.time });
+      if (parent !== lastParent) {
+        lastParent = parent;
+        lastScan = ensure(parent);
+      }
+      lastScan!.files!.push({ name: e.name.slice(slash + 1), size: e.size, mtime: e.time });
     }
   };
   return { add, scans };

@@ -88,7 +88,7 @@ describe('bench generate (scale 0.01)', () => {
     const config = loadConfig(path.join(world, 'mirrorsmith.yaml'), {});
     for (const c of config.categories) {
       const top = path.join(world, 'master', c.topdir);
-      const list = parseFullFileTimeList(fs.readFileSync(path.join(top, c.fullfiletimelist!)));
+      const list = parseFullFileTimeList(fs.readFileSync(path.join(top, c.fullfiletimelist as string)));
       assert.deepEqual(list.issues, [], c.name);
       const listed = list.entries.filter((e) => e.type === 'f').map((e) => e.name).sort();
       assert.deepEqual(listed, filesUnder(top).filter((f) => f !== c.fullfiletimelist));

@@ -140,6 +140,52 @@ describeBackends('scan-master', (backend: Backend) => {
     assert.deepEqual(results[1]!.withTimes, walk!.withTimes, 'fullfiletimelist (local) with times');
   });
 
+  test('a fullfiletimelist-* at the category top is found without configuring it (local and rsync); false turns it off; rescans from it write only changes', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const url = await rsyncDaemon(t, root);
+    const { db } = await freshDb(t, backend);
+    const zero = { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 };
+    for (const source of [{ type: 'local', path: 'master' } as const, { type: 'rsync', url } as const]) {
+      await db.query('DELETE FROM category');
+      const detected = withSource(LINUX, source, { fullfiletimelist: undefined });
+      const first = await scan(db, detected, base, 'auto');
+      assert.equal(first.source, 'fullfiletimelist', `${source.type}: found by itself`);
+      assert.deepEqual(first.failures, []);
+      const topRow = (await tables(db)).directory.find((d) => d.name === '')!;
+      assert.ok(!topRow.files.some((f) => f.name.startsWith('fullfiletimelist-')), 'the list is not content of the tree');
+      const byList = await tables(db, { mtime: false });
+
+      const before = await rowVersions(db);
+      const again = await scan(db, detected, base, 'auto');
+      assert.equal(again.source, 'fullfiletimelist');
+      assert.deepEqual({ ...again.counts! }, zero, `${source.type}: unchanged rescan from the list`);
+      assert.deepEqual(await rowVersions(db), before, `${source.type}: no row was rewritten`);
+
+      const off = await scan(db, withSource(LINUX, source, { fullfiletimelist: false }), base, 'auto');
+      assert.equal(off.source, source.type === 'local' ? 'walk' : 'rsync', `${source.type}: false turns the list off`);
+
+      // A push (the master's cron rewrites the list): only that repository's detail is added.
+      await db.query('DELETE FROM category');
+      await scan(db, detected, base, 'auto');
+      assert.deepEqual(await tables(db, { mtime: false }), byList);
+      await pushDemoUpdate(root, { repoDir: 'linux/updates/41/Everything/x86_64' });
+      const after = await scan(db, detected, base, 'auto');
+      assert.equal(after.source, 'fullfiletimelist');
+      assert.equal(after.counts!.detailsAdded, 1, `${source.type}: one new repomd.xml detail`);
+      assert.equal(after.counts!.dirsDeleted + after.counts!.reposInserted + after.counts!.reposDeleted, 0);
+      const pushed = (await listRepositories(db)).find((r) => r.repo === 'updates-released-f41' && r.arch === 'x86_64')!;
+      assert.equal(pushed.versions.length, 2, 'current + one alternate');
+      // The rows match a fresh scan of the pushed tree.
+      const incremental = await tables(db, { mtime: false });
+      await db.query('DELETE FROM category');
+      await scan(db, detected, base, 'auto');
+      const fresh = await tables(db, { mtime: false });
+      assert.deepEqual(incremental.directory, fresh.directory, `${source.type}: incremental rows equal a fresh scan's`);
+      assert.deepEqual(incremental.repository, fresh.repository);
+    }
+  });
+
   test('unchanged rescan rewrites nothing; a push adds one file detail and keeps history', async (t) => {
     if (!tools(t)) return;
     const { base, root } = await demoTree(t);

@@ -7,7 +7,10 @@ import { test } from 'node:test';
 import { hashes, parseChecksumFile, parseRepomd, repomdDetail } from '../../pipelines/master/details.ts';
 import { formatFullFileTimeList, modeFromPerms, parseFullFileTimeList, parseRsyncLine } from '../../pipelines/master/listing.ts';
 import { canonicalName, nameToBytes, unescapeRsync } from '../../pipelines/master/names.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan } from '../../pipelines/master/tree.ts';
+import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
+import { pickFileTimeList, reuseUnchanged } from '../../pipelines/master/scan.ts';
+import { CategorySchema, loadConfig } from '../../pipelines/core/config.ts';
+import { compileRules, mapRepository } from '../../pipelines/master/rules.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'master');
 const fixture = (f: string) => fs.readFileSync(path.join(FIX, f));
@@ -76,7 +79,10 @@ test('rows: a 0750 directory and everything below it is not readable; files reus
     ['releases/41', { name: 'releases/41', mode: 0o755, ctime: 5, files: null }],
     ['private', { name: 'private', mode: 0o700, ctime: 1, files: [], unlisted: true }],
   ]);
-  const previous = new Map([['releases/41', { id: 7, name: 'releases/41', readable: true, ctime: 5, files: [{ name: 'old', size: 2, mtime: 3 }] }]]);
+  const previous = new Map<string, StoredDir>([
+    ['releases/41', { id: 7, name: 'releases/41', readable: true, ctime: 5, files: [{ name: 'old', size: 2, mtime: 3 }] }],
+    ['releases', { id: 8, name: 'releases', readable: true, ctime: 1, files: null }],
+  ]);
   const rows = buildDirRows(scans, previous);
   const r = new Map(rows.map((x) => [x.name, x]));
   assert.equal(r.get('releases/42')!.readable, false);
@@ -86,6 +92,44 @@ test('rows: a 0750 directory and everything below it is not readable; files reus
   assert.deepEqual(r.get('releases/41')!.files, [{ name: 'old', size: 2, mtime: 3 }]);
   assert.equal(rowChanged(r.get('releases/41')!, previous.get('releases/41')), false);
   assert.equal(rowChanged({ ...r.get('releases/41')!, readable: false }, previous.get('releases/41')), true);
+  // A stored list that was not loaded: a reused directory keeps it (null), a listed one is compared only once loaded.
+  const reused = buildDirRows(new Map([['releases', { name: 'releases', mode: 0o755, ctime: 1, files: null }]]), previous)[0]!;
+  assert.equal(reused.files, null);
+  assert.equal(rowChanged(reused, previous.get('releases')), false);
+  assert.equal(rowChanged({ ...reused, ctime: 2 }, previous.get('releases')), true);
+  assert.equal(rowChanged({ ...reused, files: [] }, previous.get('releases')), true, 'cannot compare with an unloaded list: written');
+});
+
+test('fullfiletimelist rescan: a directory with its stored ctime and no file changed since the last scan is reused', () => {
+  const trustBefore = 1000;
+  const scans = new Map<string, DirScan>([
+    ['same', { name: 'same', mode: 0o755, ctime: 500, files: [{ name: 'a', size: 1, mtime: 400 }] }],
+    ['moved', { name: 'moved', mode: 0o755, ctime: 600, files: [] }],
+    ['rewritten', { name: 'rewritten', mode: 0o755, ctime: 500, files: [{ name: 'repomd.xml', size: 1, mtime: 1000 }] }],
+    ['racy', { name: 'racy', mode: 0o755, ctime: 1000, files: [] }],
+    ['new', { name: 'new', mode: 0o755, ctime: 10, files: [] }],
+  ]);
+  const stored = (name: string, ctime: number): [string, StoredDir] => [name, { id: 1, name, readable: true, ctime, files: null }];
+  const previous = new Map([stored('same', 500), stored('moved', 500), stored('rewritten', 500), stored('racy', 1000)]);
+  assert.equal(reuseUnchanged(scans, previous, trustBefore), 1);
+  assert.deepEqual([...scans.values()].filter((s) => s.files === null).map((s) => s.name), ['same']);
+});
+
+test('fullfiletimelist: found at the category top unless configured by name or disabled', async () => {
+  const top = async () => [
+    { name: 'README', mtime: 5 },
+    { name: 'fullfiletimelist-old', mtime: 1 },
+    { name: 'fullfiletimelist-fedora', mtime: 9 },
+    { name: 'fullfilelist', mtime: 9 },
+  ];
+  const cat = (fullfiletimelist?: unknown) => CategorySchema.parse({ name: 'c', topdir: 't', source: { type: 'local', path: '/x' }, ...(fullfiletimelist === undefined ? {} : { fullfiletimelist }) });
+  assert.deepEqual(await pickFileTimeList(cat(), top), { use: 'fullfiletimelist-fedora', all: ['fullfiletimelist-fedora', 'fullfiletimelist-old'] }, 'the newest is used');
+  assert.deepEqual(await pickFileTimeList(cat(), async () => [{ name: 'README', mtime: 1 }]), { use: null, all: [] });
+  const never = async (): Promise<never> => assert.fail('a configured name needs no top listing');
+  assert.deepEqual(await pickFileTimeList(cat('fullfiletimelist-x'), never), { use: 'fullfiletimelist-x', all: ['fullfiletimelist-x'] });
+  assert.deepEqual(await pickFileTimeList(cat(false), never), { use: null, all: [] });
+  assert.deepEqual(await pickFileTimeList(cat('none'), never), { use: null, all: [] });
+  assert.throws(() => cat('../etc/passwd'), /fullfiletimelist/);
 });
 
 test('short file list: small dirs whole, big dirs the 3 newest plus repomd.xml and checksum files', () => {
@@ -161,4 +205,62 @@ test('checksum files: Fedora signed BSD style with sizes, GNU style, junk lines 
     ],
   );
   assert.deepEqual(gnu.skipped, ['line 4: "what is this"']);
+});
+
+test('examples/fedora.yaml validates and its rules map sample directories of every category (old SRPMS layouts too)', () => {
+  const config = loadConfig(path.join(import.meta.dirname, '..', '..', 'examples', 'fedora.yaml'), {});
+  const table: Record<string, Array<[string, string | null]>> = {
+    'Fedora Linux': [
+      ['releases/42/Everything/x86_64/os', 'fedora-42/x86_64'],
+      ['releases/42/Everything/source/tree', 'fedora-source-42/source'],
+      ['releases/42/Everything/aarch64/debug/tree', 'fedora-debug-42/aarch64'],
+      ['updates/42/Everything/ppc64le', 'updates-released-f42/ppc64le'],
+      ['updates/testing/42/Everything/s390x/debug', 'updates-testing-debug-f42/s390x'],
+      ['development/rawhide/Everything/x86_64/os', 'rawhide/x86_64'],
+      ['development/43/Everything/source/tree', 'fedora-source-43/source'],
+      ['releases/42/Everything/x86_64/os/Packages', null],
+    ],
+    'Fedora EPEL': [
+      ['9/Everything/x86_64', 'epel-9/x86_64'],
+      ['10.1/Everything/source/tree', 'epel-source-10.1/source'],
+      ['testing/9/Everything/aarch64/debug', 'testing-debug-epel9/aarch64'],
+      ['next/9/Everything/x86_64', 'epel-next-9/x86_64'],
+      ['7/x86_64', 'epel-7/x86_64'],
+      ['7/SRPMS', 'epel-source-7/source'],
+      ['7/ppc64le/debug', 'epel-debug-7/ppc64le'],
+      ['testing/7/SRPMS', 'testing-source-epel7/source'],
+      ['testing/6/i386', 'testing-epel6/i386'],
+      ['9/Everything', null],
+    ],
+    'Fedora Secondary': [
+      ['releases/42/Everything/riscv64/os', 'fedora-42/riscv64'],
+      ['releases/42/Everything/source/tree', 'fedora-secondary-source-42/source'],
+      ['updates/testing/42/Everything/loongarch64', 'updates-testing-f42/loongarch64'],
+    ],
+    'Fedora Archive': [
+      ['releases/30/Everything/x86_64/os', 'fedora-30/x86_64'],
+      ['releases/30/Everything/source/tree', 'fedora-source-30/source'],
+      ['releases/14/Fedora/i386/os', 'fedora-14/i386'],
+      ['releases/14/Everything/source/SRPMS', 'fedora-source-14/source'],
+      ['releases/14/Everything/x86_64/debug', 'fedora-debug-14/x86_64'],
+      ['updates/30/Everything/source/tree', 'updates-released-source-f30/source'],
+      ['updates/30/Everything/aarch64/debug', 'updates-released-debug-f30/aarch64'],
+      ['updates/testing/30/Everything/x86_64', 'updates-testing-f30/x86_64'],
+      ['updates/14/SRPMS', 'updates-released-source-f14/source'],
+      ['updates/testing/14/SRPMS', 'updates-testing-source-f14/source'],
+      ['updates/14/x86_64', 'updates-released-f14/x86_64'],
+      ['updates/14/x86_64/debug', 'updates-released-debug-f14/x86_64'],
+      ['updates/testing/14/i386', 'updates-testing-f14/i386'],
+      ['updates/14/Everything', null],
+    ],
+  };
+  assert.deepEqual(config.categories.map((c) => c.name), Object.keys(table));
+  for (const c of config.categories) {
+    const rules = compileRules(c.repoRules);
+    const got = table[c.name]!.map(([dir]) => {
+      const m = mapRepository(dir, rules);
+      return [dir, m ? `${m.prefix}/${m.arch}` : null];
+    });
+    assert.deepEqual(got, table[c.name], c.name);
+  }
 });
