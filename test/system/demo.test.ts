@@ -72,7 +72,12 @@ test('without nginx the demo (only the demo) publishes without nginx -t, and say
 
 test('npm start: scanned repositories, freshness per mirror with reasons, example URLs that nginx answers as printed', { skip: nginxMissing, timeout: 420_000 }, async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-demo-'));
-  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  // One hook, in this order: stop `serve` (and its nginx, which writes below work/), then remove work/.
+  let stopServe = async () => {};
+  t.after(async () => {
+    await stopServe();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
   const mirrorPort = await freePortPair();
   const demo = await runCli(work, ['demo', '--dir', 'demo', '--out', 'out', '--mirror-port', String(mirrorPort)], 300_000);
   assert.equal(demo.code, 0, `demo failed:\n${demo.out}\n${demo.err.slice(-4000)}`);
@@ -138,11 +143,11 @@ test('npm start: scanned repositories, freshness per mirror with reasons, exampl
   let serveErr = '';
   serve.stderr.on('data', (b) => (serveErr += b));
   const serveExited = new Promise<void>((r) => serve.on('close', () => r()));
-  t.after(async () => {
-    serve.kill('SIGINT');
-    await Promise.race([serveExited, new Promise((r) => setTimeout(r, 10_000))]);
+  stopServe = async () => {
+    serve.kill('SIGINT'); // serve stops its nginx on SIGINT
+    await Promise.race([serveExited, new Promise((r) => setTimeout(r, 15_000))]);
     serve.kill('SIGKILL');
-  });
+  };
   await new Promise<void>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${serveErr}`)), 60_000);
