@@ -25,7 +25,8 @@ if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ] || [ ! -x "$BIN/pg_ctl" ]; then
 fi
 
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
-  useradd --system --user-group --home-dir /var/lib/postgresql --no-create-home --shell /bin/bash postgres
+  if getent group postgres >/dev/null 2>&1; then group=(-g postgres); else group=(--user-group); fi
+  useradd --system "${group[@]}" --home-dir /var/lib/postgresql --no-create-home --shell /bin/bash postgres
 fi
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bash -c "$*"; fi; }
 
