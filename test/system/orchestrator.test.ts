@@ -121,7 +121,18 @@ if (rsyncMissing && REQUIRE_SYSTEM) throw new Error('rsync is required (MIRRORSM
 
 test('[pglite] a second concurrent `mirrorsmith run` exits 1 at once: "another run holds the lock since …" with the pid', { skip: rsyncMissing, timeout: 120_000 }, async (t) => {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-runlock-'));
-  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+  // One cleanup, in order: the first run, the silent master, then the directory.
+  const cleanups: Array<() => void> = [];
+  t.after(() => {
+    for (const c of cleanups.reverse()) {
+      try {
+        c();
+      } catch {
+        /* keep cleaning */
+      }
+    }
+    fs.rmSync(work, { recursive: true, force: true });
+  });
   let connected!: () => void;
   const sawConnection = new Promise<void>((r) => (connected = r));
   const sockets = new Set<net.Socket>();
@@ -131,7 +142,7 @@ test('[pglite] a second concurrent `mirrorsmith run` exits 1 at once: "another r
     connected();
   });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  t.after(() => {
+  cleanups.push(() => {
     for (const s of sockets) s.destroy();
     silent.close();
   });
@@ -155,7 +166,7 @@ test('[pglite] a second concurrent `mirrorsmith run` exits 1 at once: "another r
   };
 
   const first = cli(['run', '--stages', 'scan-master']);
-  t.after(() => void first.child.kill('SIGKILL'));
+  cleanups.push(() => void first.child.kill('SIGKILL'));
   const endedEarly = first.exited.then((r) => `the first run ended before it reached the master (exit ${r.code}): ${r.err}`);
   const early = await Promise.race([sawConnection.then(() => null), endedEarly]);
   assert.equal(early, null);
