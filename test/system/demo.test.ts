@@ -82,7 +82,9 @@ test('npm start: scanned repositories, freshness per mirror with reasons, exampl
   const demo = await runCli(work, ['demo', '--dir', 'demo', '--out', 'out', '--mirror-port', String(mirrorPort)], 300_000);
   assert.equal(demo.code, 0, `demo failed:\n${demo.out}\n${demo.err.slice(-4000)}`);
   const out = demo.out;
-  assert.match(out, /pipeline run \d+: registry ok, scan-master ok, crawl ok, probe ok, ingest ok, build ok, publish ok/);
+  const stages = /pipeline run \d+: (.*)/.exec(out)?.[1]?.split(', ') ?? [];
+  for (const st of ['registry', 'scan-master', 'crawl', 'probe', 'ingest', 'build', 'publish']) assert.ok(stages.includes(`${st} ok`), `${st} ok in ${stages.join(', ')}`);
+  assert.ok(stages.every((st) => st.endsWith(' ok')), stages.join(', '));
   assert.ok(fs.existsSync(path.join(work, 'out/current/lists/index.json')), 'out/current published');
 
   // 1. The scanned repositories: every repository scan-master stored has its row (repo, arch, directory).
