@@ -2,6 +2,7 @@
 // with per-stage status/duration/counts, per-mirror failures carried as data, and
 // the exit code decided at the end (0 ok, 1 a stage threw or too many failures,
 // 130 cancelled).
+import os from 'node:os';
 import type { AppContext } from './core/context.ts';
 import { LockHeldError, coerceError, errorMessage } from './core/errors.ts';
 import { makeProgressFactory } from './core/progress.ts';
@@ -32,6 +33,7 @@ export interface RunOptions {
   force?: boolean;
   dryRun?: boolean;
   options?: Record<string, unknown>;
+  /** What this run is, for the run row and the refusal a concurrent run gets; pid and host are added. */
   holder?: string;
 }
 
@@ -53,6 +55,18 @@ export async function runPipeline(app: AppContext, opts: RunOptions): Promise<Ru
   });
 }
 
+/**
+ * The same refusal on both backends. On PGlite the data-directory lock (core/lock.ts)
+ * is what serialises runs and it is taken when the database opens, before any run
+ * row exists: its holder record carries the pid, host and start time.
+ */
+export function asRunLockError(thrown: unknown): unknown {
+  if (!(thrown instanceof LockHeldError) || !thrown.holder) return thrown;
+  const h = thrown.holder;
+  const what = thrown.resource ? `the embedded database ${thrown.resource}` : 'the embedded database';
+  return new LockHeldError(`another run holds the lock since ${h.startedAt} (pid ${h.pid} on ${h.hostname}, "${h.holder}"): ${what} allows one process at a time`, h, thrown.resource);
+}
+
 async function takeAdvisoryLock(session: Queryable): Promise<void> {
   const { rows } = await session.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RUN_LOCK_KEY]);
   if (rows[0]?.locked) return;
@@ -67,7 +81,7 @@ async function takeAdvisoryLock(session: Queryable): Promise<void> {
 
 async function runStages(app: AppContext, session: Queryable, opts: RunOptions): Promise<RunOutcome> {
   const { config, log } = app;
-  const holder = opts.holder ?? `pid ${process.pid}`;
+  const holder = `${opts.holder ?? 'run'} (pid ${process.pid} on ${os.hostname()})`;
   // A row left 'running' by a crashed run (we hold the lock now) is closed as failed.
   await session.query(`UPDATE pipeline_run SET status = 'failed', finished_at = now() WHERE status = 'running'`);
   const inserted = await session.query<{ id: number; started_at: Date }>(

@@ -3,8 +3,10 @@
 import type { Emitter } from '../core/generation.ts';
 import { listsEmitter } from './lists-emitter.ts';
 import { PUBLIC_EMITTERS } from '../public/index.ts';
+import { metricsEmitter } from '../public/emitters.ts';
 import { reportsEmitter } from '../report/emitter.ts';
 import { changesEmitter } from '../admin/changes.ts';
 import { guideEmitter } from '../admin/guide.ts';
 
-export const EMITTERS: Emitter[] = [listsEmitter, ...PUBLIC_EMITTERS, reportsEmitter, changesEmitter, guideEmitter];
+// Metrics last: its generation size and file count cover every emitter before it.
+export const EMITTERS: Emitter[] = [listsEmitter, ...PUBLIC_EMITTERS.filter((e) => e !== metricsEmitter), reportsEmitter, changesEmitter, guideEmitter, metricsEmitter];

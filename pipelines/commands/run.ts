@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { CliEnv } from '../cli.ts';
 import { withApp } from '../core/context.ts';
 import { UsageError } from '../core/errors.ts';
-import { runPipeline } from '../orchestrator.ts';
+import { asRunLockError, runPipeline } from '../orchestrator.ts';
 import { STAGES, selectStages, stageNames } from '../stages/index.ts';
 
 export function registerRunCommands(env: CliEnv): void {
@@ -27,11 +27,15 @@ export async function runCommand(
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  return withApp({ ...env.globals(), holder: `run ${stages.map((s) => s.name).join(',')}` }, async (app) => {
-    const outcome = await runPipeline(app, { stages, signal: env.signal, force: opts.force, dryRun: opts.dryRun, options: opts.options });
+  const holder = `run ${stages.map((s) => s.name).join(',')}`;
+  // On PGlite the lock is taken when the database opens: same wording as the pg advisory lock.
+  return withApp({ ...env.globals(), holder }, async (app) => {
+    const outcome = await runPipeline(app, { stages, signal: env.signal, force: opts.force, dryRun: opts.dryRun, options: opts.options, holder });
     const line = outcome.records.map((r) => `${r.stage}:${r.status}`).join(' ');
     app.log.info(`run ${outcome.runId} finished with exit code ${outcome.exitCode} (${line})`);
     return outcome.exitCode;
+  }).catch((err: unknown) => {
+    throw asRunLockError(err);
   });
 }
 

@@ -17,9 +17,25 @@ export class ValidationError extends UsageError {
   }
 }
 
-/** Another process holds the database or the run lock. */
+/** Who holds a lock: the process, where, since when, doing what. */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  startedAt: string;
+  holder: string;
+}
+
+/** Another process holds the database or the run lock; `holder` says who, when known. */
 export class LockHeldError extends Error {
   override name = 'LockHeldError';
+  constructor(
+    message: string,
+    readonly holder?: LockHolder,
+    /** What is locked, e.g. the embedded database's data directory. */
+    readonly resource?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Turns whatever was thrown into an Error, keeping the original as `cause`. */

@@ -3,14 +3,9 @@
 // this host is reported and taken over; a live holder makes us refuse at once.
 import fs from 'node:fs';
 import os from 'node:os';
-import { LockHeldError } from './errors.ts';
+import { LockHeldError, type LockHolder } from './errors.ts';
 
-export interface LockInfo {
-  pid: number;
-  hostname: string;
-  startedAt: string;
-  holder: string;
-}
+export type LockInfo = LockHolder;
 
 export interface DirLock {
   readonly path: string;
@@ -47,6 +42,8 @@ export function acquireDirLock(dir: string, holder: string): DirLock {
         throw new LockHeldError(
           `${dir} is in use by another mirrorsmith process (pid ${existing.pid} on ${existing.hostname}, ` +
             `"${existing.holder}", since ${existing.startedAt}); the embedded database allows one process at a time`,
+          existing,
+          dir,
         );
       }
       // Dead holder (or unreadable lock file): remove it and retry once.

@@ -25,7 +25,7 @@ export interface StageContext {
   /** Stage-specific options from the CLI (e.g. { category: 'Fedora Linux', shard: '1/4' }). */
   options: Readonly<Record<string, unknown>>;
   /** A progress bar on a terminal, silent in CI. */
-  progress(label: string, total: number): Progress;
+  progress(label: string, total: number, detail?: string): Progress;
 }
 
 export type FailureKind = 'timeout' | 'refused' | 'dns' | 'protocol' | 'parse' | 'stale' | 'rejected' | 'cancelled' | 'other';

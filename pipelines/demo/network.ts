@@ -9,6 +9,7 @@ import type { HostEntry, SiteFile } from '../registry/schema.ts';
 import { writeSiteFiles } from '../registry/export.ts';
 import { registryFiles } from '../registry/load.ts';
 
+/** Default port of the simulated mirrors (`mirrorsmith demo --mirror-port` picks another when it is taken). */
 export const DEMO_MIRROR_PORT = 18631;
 /** The simulated rsync daemon listens on the next port. */
 export const DEMO_RSYNC_PORT = DEMO_MIRROR_PORT + 1;
@@ -166,7 +167,7 @@ export function demoHosts(): Array<DemoHost & { site: string }> {
 }
 
 /** The demo network as registry site files, URLs pointing at the simulated network. */
-export function demoSiteFiles(categories: ReadonlyArray<{ name: string; topdir: string }>): SiteFile[] {
+export function demoSiteFiles(categories: ReadonlyArray<{ name: string; topdir: string }>, httpPort = DEMO_MIRROR_PORT): SiteFile[] {
   return DEMO_SITES.map((s) => ({
     site: s.site,
     org_url: s.org_url,
@@ -195,8 +196,8 @@ export function demoSiteFiles(categories: ReadonlyArray<{ name: string; topdir: 
         categories: Object.fromEntries(
           categories.map((c) => {
             const top = c.topdir.replace(/^\/+|\/+$/g, '');
-            const urls = [`http://127.0.0.1:${DEMO_MIRROR_PORT}/${h.name}/${top}/`];
-            if (h.rsync) urls.push(`rsync://127.0.0.1:${DEMO_RSYNC_PORT}/${h.name}/${top}/`);
+            const urls = [`http://127.0.0.1:${httpPort}/${h.name}/${top}/`];
+            if (h.rsync) urls.push(`rsync://127.0.0.1:${httpPort + 1}/${h.name}/${top}/`);
             return [c.name, { always_up2date: false, urls, private_urls: [] }];
           }),
         ),
@@ -209,8 +210,8 @@ export function demoSiteFiles(categories: ReadonlyArray<{ name: string; topdir: 
  * Writes the demo registry into `dir` once: an existing registry (any *.yaml there)
  * is left alone, so an admin's edits to the demo survive `npm start`.
  */
-export function writeDemoRegistry(dir: string, categories: ReadonlyArray<{ name: string; topdir: string }>): { written: string[]; existed: boolean } {
+export function writeDemoRegistry(dir: string, categories: ReadonlyArray<{ name: string; topdir: string }>, httpPort = DEMO_MIRROR_PORT): { written: string[]; existed: boolean } {
   if (fs.existsSync(dir) && registryFiles(dir).length > 0) return { written: [], existed: true };
-  const { written } = writeSiteFiles(dir, demoSiteFiles(categories), 'demo network written by mirrorsmith demo; hosts are served by the simulated network on 127.0.0.1');
+  const { written } = writeSiteFiles(dir, demoSiteFiles(categories, httpPort), 'demo network written by mirrorsmith demo; hosts are served by the simulated network on 127.0.0.1');
   return { written, existed: false };
 }

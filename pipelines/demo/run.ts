@@ -13,7 +13,9 @@ import type { Stage } from '../core/types.ts';
 import { runPipeline, type RunOutcome } from '../orchestrator.ts';
 import { STAGES } from '../stages/index.ts';
 import { demoCategories, DEMO_ALIASES, generateDemoMasterTree, pushDemoUpdate } from './master-tree.ts';
-import { DEMO_MIRROR_PORT, DEMO_RSYNC_PORT, demoHosts, writeDemoRegistry } from './network.ts';
+import { DEMO_MIRROR_PORT, demoHosts, writeDemoRegistry } from './network.ts';
+import { resolvePath } from '../core/config.ts';
+import { reportToSpool } from '../report/local.ts';
 import { startSimHttpServer, type SimHttpServer } from '../simnet/http-server.ts';
 import { buildVariant, linkTree, type MasterTrees } from '../simnet/trees.ts';
 import { startRsyncSim, type Managed } from '../simnet/daemons.ts';
@@ -24,23 +26,45 @@ export interface DemoPaths {
   master: string;
   history: string;
   mirrors: string;
+  /** Which port the simulated mirrors were written with (the registry's URLs name it). */
+  networkFile: string;
 }
 
 export function demoPaths(dir: string): DemoPaths {
   const abs = path.resolve(dir);
-  return { dir: abs, configFile: path.join(abs, 'mirrorsmith.yaml'), master: path.join(abs, 'master'), history: path.join(abs, 'history'), mirrors: path.join(abs, 'mirrors') };
+  return {
+    dir: abs,
+    configFile: path.join(abs, 'mirrorsmith.yaml'),
+    master: path.join(abs, 'master'),
+    history: path.join(abs, 'history'),
+    mirrors: path.join(abs, 'mirrors'),
+    networkFile: path.join(abs, 'network.json'),
+  };
+}
+
+/** The simulated mirrors' http port (rsync: the next one) this demo directory was written with. */
+export function demoPort(p: DemoPaths): number {
+  try {
+    const { httpPort } = JSON.parse(fs.readFileSync(p.networkFile, 'utf8')) as { httpPort?: unknown };
+    if (typeof httpPort === 'number' && Number.isInteger(httpPort) && httpPort > 0 && httpPort < 65535) return httpPort;
+    throw new Error(`httpPort must be a port number, got ${JSON.stringify(httpPort)}`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return DEMO_MIRROR_PORT; // written before ports were configurable
+    throw new Error(`${p.networkFile}: ${(err as Error).message}`);
+  }
 }
 
 /** Number of pushes of the demo's updates repository: stale-3 mirrors need three. */
 const PUSHES = 3;
 
 /** Writes demo/ once: master tree, config, registry. Returns false when it already existed. */
-export async function writeDemoFiles(p: DemoPaths, outDir: string): Promise<boolean> {
+export async function writeDemoFiles(p: DemoPaths, outDir: string, httpPort = DEMO_MIRROR_PORT): Promise<boolean> {
   if (fs.existsSync(p.configFile)) return false;
   fs.mkdirSync(p.dir, { recursive: true });
   await generateDemoMasterTree(p.master);
   const categories = demoCategories('master');
-  writeDemoRegistry(path.join(p.dir, 'registry'), categories);
+  writeDemoRegistry(path.join(p.dir, 'registry'), categories, httpPort);
+  fs.writeFileSync(p.networkFile, JSON.stringify({ httpPort, rsyncPort: httpPort + 1 }) + '\n');
   const config = demoConfig(p, outDir);
   const header = '# The demo network written by `mirrorsmith demo` (npm start). Edit freely; delete demo/ to start over.\n';
   fs.writeFileSync(p.configFile, header + YAML.stringify(config));
@@ -128,20 +152,24 @@ export interface DemoNetwork {
   stop(): Promise<void>;
 }
 
-/** Starts the simulated mirrors: every demo host under http://127.0.0.1:DEMO_MIRROR_PORT/<host>/, rsync when installed. */
+/** Starts the simulated mirrors: every demo host under http://127.0.0.1:<port>/<host>/, rsync when installed. */
 export async function startDemoNetwork(p: DemoPaths, rsyncPath: string | null): Promise<DemoNetwork> {
+  const port = demoPort(p);
   const trees = masterTrees(p);
   const byBehaviour = new Map<string, string>();
   for (const h of demoHosts()) {
     if (!byBehaviour.has(h.behaviour)) byBehaviour.set(h.behaviour, buildVariant(trees, h.behaviour, path.join(p.mirrors, h.behaviour)));
   }
   const hosts = demoHosts().map((h) => ({ name: h.name, root: h.behaviour === 'dead' ? null : byBehaviour.get(h.behaviour)! }));
-  const http = await startSimHttpServer(hosts, { port: DEMO_MIRROR_PORT });
+  const http = await startSimHttpServer(hosts, { port }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    throw new Error(`port ${port} of the simulated mirrors is taken (another demo running?); stop it, or start over with another port: rm -rf ${p.dir} && mirrorsmith demo --mirror-port N`);
+  });
   let rsync: Managed | null = null;
   const rsyncHosts = demoHosts().filter((h) => h.rsync && h.behaviour !== 'dead');
   if (rsyncPath && rsyncHosts.length) {
     try {
-      rsync = await startRsyncSim(rsyncPath, path.join(p.mirrors, '.rsyncd'), '127.0.0.1', DEMO_RSYNC_PORT, rsyncHosts.map((h) => ({ name: h.name, path: byBehaviour.get(h.behaviour)! })));
+      rsync = await startRsyncSim(rsyncPath, path.join(p.mirrors, '.rsyncd'), '127.0.0.1', port + 1, rsyncHosts.map((h) => ({ name: h.name, path: byBehaviour.get(h.behaviour)! })));
     } catch {
       rsync = null; // the crawler records those rsync URLs as failed and uses http
     }
@@ -154,6 +182,33 @@ export async function startDemoNetwork(p: DemoPaths, rsyncPath: string | null): 
       await rsync?.stop();
     },
   };
+}
+
+/** The private demo mirrors' tree, as their admins would find it on disk. */
+function privateMirrorRoot(p: DemoPaths, host: string): string | null {
+  const h = demoHosts().find((d) => d.name === host);
+  return h && h.behaviour !== 'dead' ? path.join(p.mirrors, h.behaviour) : null;
+}
+
+/**
+ * Each private demo mirror reports what it carries, as `mirrorsmith report` would
+ * after its rsync: walks its copy and deposits the report where nginx's WebDAV PUT
+ * would have put it, for this run's ingest. Returns "site/host" of each report.
+ */
+export async function reportPrivateMirrors(app: AppContext, p: DemoPaths, signal: AbortSignal): Promise<string[]> {
+  const { rows } = await app.db.query<{ site: string; host: string }>(
+    'SELECT s.name AS site, h.name AS host FROM host h JOIN site s ON s.id = h.site_id WHERE h.private ORDER BY h.name',
+  );
+  const spool = resolvePath(app.config, app.config.ingest.spoolDir);
+  const done: string[] = [];
+  for (const r of rows) {
+    const root = privateMirrorRoot(p, r.host);
+    if (!root || !fs.existsSync(root)) continue;
+    const categories = app.config.categories.map((c) => ({ name: c.name, path: path.join(root, c.topdir), excludes: [...c.excludes] })).filter((c) => fs.existsSync(c.path));
+    await reportToSpool(spool, { site: r.site, host: r.host, maxDirectories: 100_000, baseDir: p.dir, categories }, { signal });
+    done.push(`${r.site}/${r.host}`);
+  }
+  return done;
 }
 
 function pick(names: string[]): Stage[] {

@@ -90,8 +90,11 @@ export async function metricsText(f: Facts, gen: GenerationFigures, keyRepos: st
   ingested.inc({ result: 'accepted' }, f.data.ingestTotals.ok);
   ingested.inc({ result: 'rejected' }, f.data.ingestTotals.failed);
 
-  g('mirrorsmith_generation_files', 'Files in the generation being built, before this one.').set(gen.files);
-  g('mirrorsmith_generation_size_bytes', 'Bytes in the generation being built, before this file.').set(gen.bytes);
+  // The build runs this emitter last; only this file and report.json and manifest.json
+  // (written after every emitter, and describing them) are left out.
+  const covers = 'every file except metrics/mirrorsmith.prom, report.json and manifest.json, which are written after it';
+  g('mirrorsmith_generation_files', `Files in the generation this file belongs to: ${covers}.`).set(gen.files);
+  g('mirrorsmith_generation_size_bytes', `Bytes in the generation this file belongs to: ${covers}.`).set(gen.bytes);
 
   return reg.metrics();
 }

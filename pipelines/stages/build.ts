@@ -20,13 +20,16 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const started = Date.now();
 
   const emitted: Array<{ name: string; result: EmitResult; ms: number }> = [];
+  // One step per emitter (lists first, the long one), then report and manifest.
+  const bar = ctx.progress('build', EMITTERS.length + 1, EMITTERS[0]?.name);
   try {
-    for (const emitter of EMITTERS) {
+    for (const [i, emitter] of EMITTERS.entries()) {
       if (ctx.signal.aborted) throw new Error('cancelled');
       const t0 = Date.now();
       const r = await emitter.emit(ctx, gen);
       emitted.push({ name: emitter.name, result: r, ms: Date.now() - t0 });
       result.counts.ok++;
+      bar.tick(1, EMITTERS[i + 1]?.name ?? 'manifest');
     }
     // Everything but the manifest is deterministic: notes sorted, no timestamps, no id.
     const report = { emitters: emitted.map((e) => ({ name: e.name, counts: sortKeys(e.result.counts), notes: [...(e.result.notes ?? [])].sort() })) };
@@ -45,9 +48,12 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     };
     gen.write('manifest.json', JSON.stringify(manifest, null, 1) + '\n');
     fs.renameSync(tmpDir, finalDir);
+    bar.tick(1, '');
   } catch (err) {
     fs.rmSync(tmpDir, { recursive: true, force: true });
     throw err;
+  } finally {
+    bar.done();
   }
 
   const notes = emitted.flatMap((e) => (e.result.notes ?? []).map((n) => `${e.name}: ${n}`));

@@ -18,33 +18,40 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const figures: ScanFigures[] = [];
   let failed = 0;
   // Categories one after another: each walk is already concurrent inside.
-  for (const category of categories) {
-    if (ctx.signal.aborted) break;
-    const log = ctx.log.child({ category: category.name });
-    try {
-      const f = await scanCategory({
-        db: ctx.db,
-        category,
-        baseDir: ctx.config.baseDir,
-        retentionDays: ctx.config.fileDetailRetentionDays,
-        log,
-        signal: ctx.signal,
-        dryRun: ctx.run.dryRun,
-        fullWalk: Boolean(ctx.options.full),
-      });
-      figures.push(f);
-      failures.push(...f.failures);
-      notes.push(...f.notes);
-      log.info(describe(f));
-    } catch (err) {
-      if (ctx.signal.aborted) throw err;
-      failed++;
-      const message = errorMessage(err);
-      failures.push({ subject: category.name, kind: /timed out/.test(message) ? 'timeout' : /refused|connect/i.test(message) ? 'refused' : 'other', message });
-      log.error(`scan failed, previous data kept: ${message}`);
-      const state = await ensureCategory(ctx.db, category.name, category.topdir);
-      if (!ctx.run.dryRun) await recordScanError(ctx.db, state.id, message);
+  const bar = ctx.progress('scan-master', categories.length, categories[0]?.name);
+  try {
+    for (const [i, category] of categories.entries()) {
+      if (ctx.signal.aborted) break;
+      const log = ctx.log.child({ category: category.name });
+      try {
+        const f = await scanCategory({
+          db: ctx.db,
+          category,
+          baseDir: ctx.config.baseDir,
+          retentionDays: ctx.config.fileDetailRetentionDays,
+          log,
+          signal: ctx.signal,
+          dryRun: ctx.run.dryRun,
+          fullWalk: Boolean(ctx.options.full),
+        });
+        figures.push(f);
+        failures.push(...f.failures);
+        notes.push(...f.notes);
+        log.info(describe(f));
+      } catch (err) {
+        if (ctx.signal.aborted) throw err;
+        failed++;
+        const message = errorMessage(err);
+        failures.push({ subject: category.name, kind: /timed out/.test(message) ? 'timeout' : /refused|connect/i.test(message) ? 'refused' : 'other', message });
+        log.error(`scan failed, previous data kept: ${message}`);
+        const state = await ensureCategory(ctx.db, category.name, category.topdir);
+        if (!ctx.run.dryRun) await recordScanError(ctx.db, state.id, message);
+      } finally {
+        bar.tick(1, categories[i + 1]?.name ?? '');
+      }
     }
+  } finally {
+    bar.done();
   }
   const sum = (k: (f: ScanFigures) => number) => figures.reduce((n, f) => n + k(f), 0);
   return {
