@@ -185,6 +185,9 @@ export async function crawlHost(target: HostTarget, masters: ReadonlyMap<number,
   }
   // A host is up if any category could be crawled; one that answers nothing has failed.
   const failed = outcome.categories.filter((c) => !c.ok);
+  // A category we could not crawl serves no version we know of: its key repositories
+  // are sampled as unreachable, so the propagation plot does not keep its last bucket.
+  for (const c of failed) markUnreachable(masters.get(c.categoryId), outcome.propagation);
   if (outcome.categories.length && failed.length === outcome.categories.length) {
     outcome.ok = false;
     outcome.errorKind = failed[0]!.error!.kind;
@@ -250,6 +253,11 @@ async function checkFamilies(url: URL, ctx: HostCtx): Promise<FamilyCheck> {
 function failedCategory(cat: CategoryTarget, master: MasterCategory, method: Method | 'none', error: NetError): CategoryOutcome {
   const stale = master.dirs.filter((d) => d.readable).length;
   return { hostCategoryId: cat.hostCategoryId, categoryId: cat.categoryId, category: cat.categoryName, method, ok: false, error, verdicts: [], fresh: 0, stale };
+}
+
+/** Key repositories of a failed category without a sample yet: unreachable (null). */
+export function markUnreachable(master: MasterCategory | undefined, propagation: Map<number, VersionsBehind>): void {
+  for (const r of master?.repos ?? []) if (r.key && !propagation.has(r.id)) propagation.set(r.id, null);
 }
 
 /** A host we could not crawl is stale everywhere until it answers again. */
