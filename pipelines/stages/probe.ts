@@ -4,6 +4,7 @@
 // flapping mirror is not served between crawls). The next build reads probe_down.
 import { mapLimited } from '../core/concurrency.ts';
 import type { Queryable } from '../core/db.ts';
+import { PRIVATE_HOST_SQL } from '../core/private.ts';
 import { errorMessage } from '../core/errors.ts';
 import { emptyResult, type FailureKind, type Stage, type StageContext, type StageResult } from '../core/types.ts';
 import { httpRequest } from '../net/http.ts';
@@ -174,7 +175,7 @@ export async function listTargets(db: Queryable, path: string | undefined, onlyH
           ORDER BY rp.prefix, rp.arch
           LIMIT 1) r ON true
       WHERE s.admin_active AND s.user_active AND h.admin_active AND h.user_active
-        AND NOT h.private AND NOT s.private
+        AND NOT ${PRIVATE_HOST_SQL}
         AND ($1::text IS NULL OR h.name = $1)
       ORDER BY h.name`,
     [onlyHost ?? null],
