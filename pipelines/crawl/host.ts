@@ -276,6 +276,8 @@ async function crawlRsync(url: URL, pin: PinnedAddress, master: MasterCategory, 
   const target = withAddress(url, pin.address).replace(/\/*$/, '/');
   const wanted = wantedPaths(master);
   ctx.budget.take('rsync listing');
+  // The listing streams into the comparison's sets: no list of entries is held.
+  const listing: MirrorListing = { dirs: new Set(), files: new Map() };
   const res = await rsyncList({
     url: target,
     timeoutMs: ctx.deps.config.hostTimeoutMs,
@@ -283,15 +285,16 @@ async function crawlRsync(url: URL, pin: PinnedAddress, master: MasterCategory, 
     family: pin.family,
     signal: ctx.signal,
     rsyncPath: ctx.deps.rsyncPath,
-    keep: (e) => (e.type === 'dir' ? wanted.dirs.has(normDir(e.path)) : wanted.files.has(e.path)),
+    keep: (e) => {
+      if (e.type === 'dir') {
+        const dir = normDir(e.path);
+        if (wanted.dirs.has(dir)) listing.dirs.add(dir);
+      } else if (wanted.files.has(e.path)) listing.files.set(e.path, e.size);
+      return false;
+    },
   });
   ctx.addBytes(res.bytes);
   ctx.log(`rsync --list-only -r ${url.href}: ${res.lines} lines in ${res.durationMs} ms${res.unparsed ? `, ${res.unparsed} unparsable` : ''}${res.partial ? `; partial: ${res.partial}` : ''}`);
-  const listing: MirrorListing = { dirs: new Set(), files: new Map() };
-  for (const e of res.entries) {
-    if (e.type === 'dir') listing.dirs.add(normDir(e.path));
-    else listing.files.set(e.path, e.size);
-  }
   const { verdicts, propagation } = compareListing(master, listing);
   for (const [k, v] of propagation) ctx.propagation.set(k, v);
   logVerdicts(master, verdicts, ctx);
