@@ -171,12 +171,12 @@ function summarize(outcomes: HostOutcome[], failed: HostOutcome[], outage: boole
     degraded: outage,
     stats: {
       hosts: outcomes.length,
-      alwaysUp2date,
       requests: total,
       requestsMaxPerHost: maxReq,
       requestsMeanPerHost: crawled.length ? Math.round((total / crawled.length) * 10) / 10 : 0,
       overBudget,
       outage,
+      alwaysUp2date,
     },
     notes,
   };
