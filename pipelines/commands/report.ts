@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { CliEnv } from '../cli.ts';
 import { makeLogger, withApp } from '../core/context.ts';
 import { UsageError } from '../core/errors.ts';
+import { PRIVATE_HOST_SQL } from '../core/private.ts';
 import { buildReport, describeStatus, fetchStatus, loadClientConfig, readPassword, uploadReport } from '../report/client.ts';
 import { apr1, checkPassword } from '../report/htpasswd.ts';
 import { registerStageCommand } from './run.ts';
@@ -90,13 +91,13 @@ async function setReportPassword(env: CliEnv, name: string, opts: { passwordFile
   const hash = apr1(password);
   return withApp({ ...env.globals(), holder: 'host set-report-password' }, async (app) => {
     const r = await app.db.query<{ private: boolean; site: string }>(
-      'UPDATE host h SET report_password_hash = $2 FROM site s WHERE s.id = h.site_id AND h.name = $1 RETURNING h.private, s.name AS site',
+      `UPDATE host h SET report_password_hash = $2 FROM site s WHERE s.id = h.site_id AND h.name = $1 RETURNING ${PRIVATE_HOST_SQL} AS private, s.name AS site`,
       [name, hash],
     );
     const row = r.rows[0];
     if (!row) throw new UsageError(`no host named ${JSON.stringify(name)}`);
     env.out(`report password of ${name} set (apr1 hash stored); it uploads as user "${row.site}/${name}" after the next build`);
-    if (!row.private) app.log.warn(`${name} is a public host: its reports will be rejected at ingest until it is made private in the registry`);
+    if (!row.private) app.log.warn(`${name} is a public host: its reports will be rejected at ingest until it is made private in the registry (host or site private: true)`);
     return 0;
   });
 }

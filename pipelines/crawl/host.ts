@@ -185,6 +185,9 @@ export async function crawlHost(target: HostTarget, masters: ReadonlyMap<number,
   }
   // A host is up if any category could be crawled; one that answers nothing has failed.
   const failed = outcome.categories.filter((c) => !c.ok);
+  // A category we could not crawl serves no version we know of: its key repositories
+  // are sampled as unreachable, so the propagation plot does not keep its last bucket.
+  for (const c of failed) markUnreachable(masters.get(c.categoryId), outcome.propagation);
   if (outcome.categories.length && failed.length === outcome.categories.length) {
     outcome.ok = false;
     outcome.errorKind = failed[0]!.error!.kind;
@@ -252,6 +255,11 @@ function failedCategory(cat: CategoryTarget, master: MasterCategory, method: Met
   return { hostCategoryId: cat.hostCategoryId, categoryId: cat.categoryId, category: cat.categoryName, method, ok: false, error, verdicts: [], fresh: 0, stale };
 }
 
+/** Key repositories of a failed category without a sample yet: unreachable (null). */
+export function markUnreachable(master: MasterCategory | undefined, propagation: Map<number, VersionsBehind>): void {
+  for (const r of master?.repos ?? []) if (r.key && !propagation.has(r.id)) propagation.set(r.id, null);
+}
+
 /** A host we could not crawl is stale everywhere until it answers again. */
 export function failedVerdicts(master: MasterCategory, error: NetError | undefined): Verdict[] {
   const reason = `crawl failed: ${error?.message ?? 'unknown error'}`.slice(0, 500);
@@ -268,6 +276,8 @@ async function crawlRsync(url: URL, pin: PinnedAddress, master: MasterCategory, 
   const target = withAddress(url, pin.address).replace(/\/*$/, '/');
   const wanted = wantedPaths(master);
   ctx.budget.take('rsync listing');
+  // The listing streams into the comparison's sets: no list of entries is held.
+  const listing: MirrorListing = { dirs: new Set(), files: new Map() };
   const res = await rsyncList({
     url: target,
     timeoutMs: ctx.deps.config.hostTimeoutMs,
@@ -275,15 +285,16 @@ async function crawlRsync(url: URL, pin: PinnedAddress, master: MasterCategory, 
     family: pin.family,
     signal: ctx.signal,
     rsyncPath: ctx.deps.rsyncPath,
-    keep: (e) => (e.type === 'dir' ? wanted.dirs.has(normDir(e.path)) : wanted.files.has(e.path)),
+    keep: (e) => {
+      if (e.type === 'dir') {
+        const dir = normDir(e.path);
+        if (wanted.dirs.has(dir)) listing.dirs.add(dir);
+      } else if (wanted.files.has(e.path)) listing.files.set(e.path, e.size);
+      return false;
+    },
   });
   ctx.addBytes(res.bytes);
   ctx.log(`rsync --list-only -r ${url.href}: ${res.lines} lines in ${res.durationMs} ms${res.unparsed ? `, ${res.unparsed} unparsable` : ''}${res.partial ? `; partial: ${res.partial}` : ''}`);
-  const listing: MirrorListing = { dirs: new Set(), files: new Map() };
-  for (const e of res.entries) {
-    if (e.type === 'dir') listing.dirs.add(normDir(e.path));
-    else listing.files.set(e.path, e.size);
-  }
   const { verdicts, propagation } = compareListing(master, listing);
   for (const [k, v] of propagation) ctx.propagation.set(k, v);
   logVerdicts(master, verdicts, ctx);

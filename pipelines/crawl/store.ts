@@ -2,6 +2,7 @@
 // holds per category, and the per-host write (verdicts, host columns, crawl log,
 // propagation samples) in one transaction.
 import type { Queryable } from '../core/db.ts';
+import { PRIVATE_HOST_SQL } from '../core/private.ts';
 import { normDir, type HostState, type MasterCategory, type MasterDir, type MasterRepo, type Verdict, type VersionsBehind } from './verdict.ts';
 
 export interface CategoryTarget {
@@ -42,7 +43,7 @@ export async function loadTargets(db: Queryable, filter: { host?: string; catego
        JOIN category c ON c.id = hc.category_id
        LEFT JOIN host_category_url u ON u.host_category_id = hc.id
       WHERE h.admin_active AND h.user_active AND s.admin_active AND s.user_active
-        AND NOT h.private AND NOT s.private
+        AND NOT ${PRIVATE_HOST_SQL}
         AND ($1::text IS NULL OR h.name = $1)
         AND ($2::text IS NULL OR c.name = $2)
       GROUP BY h.id, hc.id, c.id

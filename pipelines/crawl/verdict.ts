@@ -92,8 +92,15 @@ export interface MirrorListing {
   files: Map<string, number>;
 }
 
-/** Paths an rsync listing must keep for the comparison (everything else is only counted). */
+const wantedCache = new WeakMap<MasterCategory, { dirs: Set<string>; files: Set<string> }>();
+
+/**
+ * Paths an rsync listing must keep for the comparison (everything else is only
+ * counted). Made once per master category and shared by every host in flight.
+ */
 export function wantedPaths(cat: MasterCategory): { dirs: Set<string>; files: Set<string> } {
+  const cached = wantedCache.get(cat);
+  if (cached) return cached;
   const dirs = new Set<string>();
   const files = new Set<string>();
   for (const d of cat.dirs) {
@@ -102,7 +109,9 @@ export function wantedPaths(cat: MasterCategory): { dirs: Set<string>; files: Se
     for (const f of d.files) files.add(joinDir(d.name, f.name));
   }
   for (const r of cat.repos) files.add(joinDir(r.dirName, 'repodata/repomd.xml'));
-  return { dirs, files };
+  const wanted = { dirs, files };
+  wantedCache.set(cat, wanted);
+  return wanted;
 }
 
 /**
@@ -149,10 +158,11 @@ export function compareListing(cat: MasterCategory, listing: MirrorListing): { v
     else verdicts.push({ dirId: d.id, up2date: true, reason: `all ${d.files.length} listed files match` });
   }
   const propagation = new Map<number, VersionsBehind>();
+  const freshDir = new Map(verdicts.map((v) => [v.dirId, v.up2date]));
   for (const r of cat.repos) {
     if (!r.key) continue;
     const size = listing.files.get(joinDir(r.dirName, 'repodata/repomd.xml'));
-    const fresh = verdicts.find((v) => v.dirId === r.dirId)?.up2date;
+    const fresh = freshDir.get(r.dirId);
     // Sizes only: a fresh directory is current; a stale one is the newest older push of that size.
     propagation.set(r.id, size === undefined ? null : fresh ? 0 : olderBySize(r, size));
   }

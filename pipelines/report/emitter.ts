@@ -1,11 +1,12 @@
 // Build emitter for the private-mirror report upload: the server-level nginx
 // fragment (WebDAV PUT, basic auth, own-path check, size limit) and the htpasswd
-// file of the private hosts that have a report password.
+// file of the private hosts (host or site private) that have a report password.
 import fs from 'node:fs';
 import Handlebars from 'handlebars';
 import { resolvePath } from '../core/config.ts';
 import type { Emitter } from '../core/generation.ts';
 import type { Queryable } from '../core/db.ts';
+import { PRIVATE_HOST_SQL } from '../core/private.ts';
 import { HOST_NAME_RE, PASSWORD_HASH_RE, SITE_NAME_RE, renderHtpasswd, reportUser } from './htpasswd.ts';
 
 export const REPORTS_FRAGMENT = 'nginx/server.d/30-reports.conf';
@@ -66,7 +67,7 @@ export async function loadReportAccounts(db: Queryable): Promise<ReportAccount[]
   const { rows } = await db.query<ReportAccount>(
     `SELECT s.name AS site, h.name AS host, h.report_password_hash AS hash
        FROM host h JOIN site s ON s.id = h.site_id
-      WHERE h.private AND h.report_password_hash IS NOT NULL
+      WHERE ${PRIVATE_HOST_SQL} AND h.report_password_hash IS NOT NULL
       ORDER BY s.name, h.name`,
   );
   return rows;

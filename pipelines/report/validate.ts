@@ -11,6 +11,7 @@ export interface HostFacts {
   id: number;
   name: string;
   site: string;
+  /** Private by the one rule (core/private.ts): the host or its site. */
   private: boolean;
   /** category name → host_category.id, for the categories the host carries. */
   categories: ReadonlyMap<string, number>;

@@ -155,15 +155,18 @@ function summarize(outcomes: HostOutcome[], failed: HostOutcome[], outage: boole
   const overBudget = crawled.filter((o) => o.requests > o.budget).length;
   const total = requests.reduce((a, b) => a + b, 0);
   const stale = crawled.filter((o) => o.ok && o.categories.some((c) => c.stale > 0)).length;
+  // Hosts whose every category is always_up2date are not crawled and count as fine.
+  const alwaysUp2date = outcomes.length - crawled.length;
   const notes = [
     `politeness: ${total} requests, at most ${maxReq} on one host${worst ? ` (${worst.target.name}: ${worst.requests} of a budget of ${worst.budget} = repositories + 20)` : ''}, ${overBudget} host(s) over budget`,
     `freshness: ${crawled.length - failed.length - stale} host(s) fully up to date, ${stale} with stale directories, ${failed.length} failed`,
   ];
+  if (alwaysUp2date) notes.push(`always_up2date: ${alwaysUp2date} host(s) not crawled, counted as ok`);
   if (outage) notes.push(`outage guard: ${failed.length} failed host(s) not counted against their mirrors (${failed.slice(0, 5).map((o) => o.target.name).join(', ')}${failed.length > 5 ? ', …' : ''})`);
   if (dryRun) notes.push('dry run: nothing written');
   return {
     stage: 'crawl',
-    counts: { ok: crawled.length - failed.length, failed: outage ? 0 : failed.length, skipped: outcomes.length - crawled.length },
+    counts: { ok: crawled.length - failed.length + alwaysUp2date, failed: outage ? 0 : failed.length, skipped: 0 },
     failures: outage ? [] : failures,
     degraded: outage,
     stats: {
@@ -173,6 +176,7 @@ function summarize(outcomes: HostOutcome[], failed: HostOutcome[], outage: boole
       requestsMeanPerHost: crawled.length ? Math.round((total / crawled.length) * 10) / 10 : 0,
       overBudget,
       outage,
+      alwaysUp2date,
     },
     notes,
   };

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { resolvePath } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
+import { PRIVATE_HOST_SQL } from '../core/private.ts';
 import { emptyResult, type Stage, type StageContext, type StageResult } from '../core/types.ts';
 import { claim, fileReport, listSpool, readBounded, stampOf, writeStatus, type SpoolDirs, type SpoolEntry } from '../report/spool.ts';
 import { checkReportAge, parseReport, planReport, type DirVerdict, type HostFacts, type MasterCategory } from '../report/validate.ts';
@@ -108,7 +109,10 @@ class NotPrivateError extends Error {}
 
 /** One transaction: the verdicts and the check-in time; re-checks the host is still private. */
 export async function applyPlan(tx: Queryable, hostId: number, verdicts: readonly DirVerdict[]): Promise<void> {
-  const touched = await tx.query('UPDATE host SET last_checked_in = now() WHERE id = $1 AND private RETURNING id', [hostId]);
+  const touched = await tx.query(
+    `UPDATE host h SET last_checked_in = now() FROM site s WHERE s.id = h.site_id AND h.id = $1 AND ${PRIVATE_HOST_SQL} RETURNING h.id`,
+    [hostId],
+  );
   if (touched.rowCount !== 1) throw new NotPrivateError(`host id ${hostId} is no longer private or no longer exists`);
   const CHUNK = 5000;
   for (let i = 0; i < verdicts.length; i += CHUNK) {
@@ -132,8 +136,8 @@ export async function expireSilentHosts(tx: Queryable, hours: number): Promise<n
   const r = await tx.query(
     `UPDATE host_category_dir hcd
         SET up2date = false, checked_at = now(), reason = $2
-       FROM host_category hc JOIN host h ON h.id = hc.host_id
-      WHERE hcd.host_category_id = hc.id AND h.private AND hcd.up2date
+       FROM host_category hc JOIN host h ON h.id = hc.host_id JOIN site s ON s.id = h.site_id
+      WHERE hcd.host_category_id = hc.id AND ${PRIVATE_HOST_SQL} AND hcd.up2date
         AND (h.last_checked_in IS NULL OR h.last_checked_in < now() - make_interval(secs => $1::double precision))`,
     [hours * 3600, `report: none received for more than ${hours} hours`],
   );
@@ -141,15 +145,15 @@ export async function expireSilentHosts(tx: Queryable, hours: number): Promise<n
   const pub = await tx.query(
     `UPDATE host_category_dir hcd
         SET up2date = false, checked_at = now(), reason = 'report: host is public now; waiting for the crawler'
-       FROM host_category hc JOIN host h ON h.id = hc.host_id
-      WHERE hcd.host_category_id = hc.id AND NOT h.private AND hcd.up2date AND hcd.reason LIKE 'report:%'`,
+       FROM host_category hc JOIN host h ON h.id = hc.host_id JOIN site s ON s.id = h.site_id
+      WHERE hcd.host_category_id = hc.id AND NOT ${PRIVATE_HOST_SQL} AND hcd.up2date AND hcd.reason LIKE 'report:%'`,
   );
   return r.rowCount + pub.rowCount;
 }
 
 export async function loadHost(db: Queryable, name: string): Promise<HostFacts | null> {
   const h = await db.query<{ id: number; name: string; site: string; private: boolean }>(
-    'SELECT h.id, h.name, s.name AS site, h.private FROM host h JOIN site s ON s.id = h.site_id WHERE h.name = $1',
+    `SELECT h.id, h.name, s.name AS site, ${PRIVATE_HOST_SQL} AS private FROM host h JOIN site s ON s.id = h.site_id WHERE h.name = $1`,
     [name],
   );
   const row = h.rows[0];

@@ -13,6 +13,9 @@ import { staticResolver } from '../../pipelines/net/dns.ts';
 import { seedSimMaster, writeSimMaster, type SimMaster } from '../../pipelines/simnet/master.ts';
 import { registerSimHosts, startSimNetwork, type SimMirror, type SimNetwork } from '../../pipelines/simnet/network.ts';
 import type { SimBehaviour } from '../../pipelines/simnet/trees.ts';
+import type { Db } from '../../pipelines/core/db.ts';
+import { loadPublicData } from '../../pipelines/public/data.ts';
+import { propagationSeries } from '../../pipelines/public/propagation.ts';
 import { describeBackends, freshDb } from '../helpers/db.ts';
 import { REQUIRE_SYSTEM, whichTool } from '../helpers/system.ts';
 import { SIM_CATEGORY, crawlConfig, hostRow, lastLog, stageCtx, verdicts } from '../helpers/simnet.ts';
@@ -47,6 +50,13 @@ after(async () => {
   await net?.stop();
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
+
+/** The status page's propagation series of one repository, from what the crawl stored. */
+async function plotOf(db: Db, prefix: string, arch: string) {
+  const data = await loadPublicData(db);
+  const repo = data.repositories.find((r) => r.prefix === prefix && r.arch === arch)!;
+  return propagationSeries(data.propagation.filter((p) => p.repositoryId === repo.id), { days: 7 });
+}
 
 async function setup(t: Parameters<typeof freshDb>[0], backend: Parameters<typeof freshDb>[1], mirrors = MIRRORS) {
   const { db } = await freshDb(t, backend);
@@ -122,7 +132,15 @@ describeBackends('crawl over the simulated network', (backend) => {
     // … the http hash of a key repository is exact.
     assert.equal(behind.get('both-stale-3.sim.test'), 3);
     assert.equal((await hostRow(db, 'both-stale-3.sim.test')).last_crawl_method, 'rsync');
-    assert.equal(behind.get(nameOf('http', 'dead')), undefined, 'a failed host records no sample but the failure');
+    // A host that cannot be reached at all is sampled as unreachable, over every protocol …
+    for (const p of PROTOCOLS) {
+      assert.ok(behind.has(nameOf(p, 'dead')), `${p}: a dead host records a propagation sample`);
+      assert.equal(behind.get(nameOf(p, 'dead')), null, `${p}: the dead host's sample says unreachable`);
+    }
+    // … and the status page's plot counts it so.
+    const x86 = master.repos.find((r) => r.arch === 'x86_64')!;
+    const series = await plotOf(db, x86.prefix, x86.arch);
+    assert.equal(series.at(-1)!.counts.unreachable, 3, JSON.stringify(series.at(-1)));
     // The politeness figures are printed.
     assert.ok(result.notes?.some((n) => /^politeness: \d+ requests, at most \d+ on one host/.test(n)), result.notes?.join('\n'));
   });
@@ -147,6 +165,15 @@ describeBackends('crawl over the simulated network', (backend) => {
     await crawl(stageCtx(db, config, { resolver: staticResolver({ [dead]: { v4: ['127.0.0.1'], v6: [] } }, net.resolver) }));
     const back = await hostRow(db, dead);
     assert.deepEqual([back.crawl_failures, back.auto_disabled, back.disable_reason], [0, false, null]);
+    // Back and current on the propagation plot; when it dies again it must not stay "current" there.
+    const x86 = master.repos.find((r) => r.arch === 'x86_64')!;
+    const latestOf = async () => {
+      const series = await plotOf(db, x86.prefix, x86.arch);
+      return series.at(-1)!.counts;
+    };
+    assert.deepEqual(await latestOf(), { current: 2, behind1: 0, behind2: 0, older: 0, unreachable: 0 });
+    await crawl(stageCtx(db, config, { resolver: staticResolver({ [dead]: { v4: [], v6: [] } }, net.resolver) }));
+    assert.deepEqual(await latestOf(), { current: 1, behind1: 0, behind2: 0, older: 0, unreachable: 1 }, 'a host whose name no longer resolves is unreachable');
     // An admin-disabled host is not crawled and keeps its state.
     await db.query(`UPDATE host SET admin_active = false, disable_reason = 'admin: abuse report' WHERE name = $1`, [dead]);
     const r = await crawl(stageCtx(db, config, { resolver: net.resolver }));
@@ -173,6 +200,20 @@ describeBackends('crawl over the simulated network', (backend) => {
     const log = await lastLog(db, nameOf('http', 'fresh'));
     assert.deepEqual([log?.ok, log?.counted], [false, false]);
     assert.deepEqual(await verdicts(db), before, 'freshness data kept');
+  });
+
+  test('a host whose categories are all always_up2date is not crawled and counts as ok', { skip, timeout: 60_000 }, async (t) => {
+    const fresh = MIRRORS.find((m) => m.name === nameOf('http', 'fresh'))!;
+    const { db, categoryId } = await setup(t, backend, [fresh]);
+    // Its URL points at a closed port: any request would fail.
+    await registerSimHosts(db, categoryId, [{ name: 'always.sim.test', urls: net.urls.get(nameOf('http', 'dead'))!, alwaysUp2date: true }]);
+    const result = await crawl(stageCtx(db, crawlConfig(), { resolver: net.resolver }));
+    assert.deepEqual(result.counts, { ok: 2, failed: 0, skipped: 0 });
+    assert.equal(result.stats?.alwaysUp2date, 1);
+    assert.ok(result.notes?.some((n) => /always_up2date: 1 host\(s\) not crawled, counted as ok/.test(n)), result.notes?.join('\n'));
+    const log = await lastLog(db, 'always.sim.test');
+    assert.equal(log?.requests, 0);
+    assert.ok(log?.lines.some((l) => /always up to date, not crawled/.test(l)));
   });
 
   test('--host, --shard and --dry-run', { skip, timeout: 60_000 }, async (t) => {

@@ -123,8 +123,16 @@ describeBackends('probe stage', (backend) => {
     assert.equal(h.get('broken.example.org')!.probe_down, true);
     assert.equal(good.paths.length, 4);
 
-    // broken drops its http URL (rsync only now): it cannot be probed, so it is not kept out.
+    // broken drops its http URL (rsync only now): it is probed over rsync, which finds no such module, so it stays out.
     await db.query(`DELETE FROM host_category_url u USING host_category hc, host h WHERE u.host_category_id = hc.id AND hc.host_id = h.id AND h.name = 'broken.example.org' AND u.url LIKE 'http:%'`);
+    const r5 = await probe(stageContext(db, CONFIG, { options: { host: 'broken.example.org' } }));
+    assert.equal(r5.stats!.rsync, 1);
+    assert.match(r5.failures[0]!.message, /rsync:\/\/127\.0\.0\.1\/broken\.example\.org\/linux\/.*repomd\.xml/);
+    h = await hosts(db);
+    assert.equal(h.get('broken.example.org')!.probe_down, true);
+    assert.equal(h.get('broken.example.org')!.probe_fail_streak, 5);
+    // No URL left at all: it cannot be probed, so it is not kept out.
+    await db.query(`DELETE FROM host_category_url u USING host_category hc, host h WHERE u.host_category_id = hc.id AND hc.host_id = h.id AND h.name = 'broken.example.org'`);
     await probe(stageContext(db, CONFIG));
     h = await hosts(db);
     assert.equal(h.get('broken.example.org')!.probe_down, false);
