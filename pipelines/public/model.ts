@@ -5,6 +5,7 @@ import { CONTINENT_NAMES, continentOf, countryName, type Continent } from '../co
 import type { PropagationSample, PublicData, PublicHost, PublicRepository, PublicSite } from './data.ts';
 import type { Snapshot } from '../build/snapshot.ts';
 import { listedHosts } from './eligibility.ts';
+import { isPrivateHost } from '../core/private.ts';
 
 export interface Facts {
   data: PublicData;
@@ -45,7 +46,7 @@ export function buildFacts(data: PublicData, snapshot: Snapshot): Facts {
 
 /** Private hosts and hosts of private sites never appear on public pages. */
 export function isPublicHost(h: PublicHost, site: PublicSite | undefined): boolean {
-  return !!site && !site.private && !h.private && registryActive(h, site);
+  return !!site && !isPrivateHost(h, site) && registryActive(h, site);
 }
 
 /** Switched on by the site and host admins (the crawler may still have disabled it). */

@@ -9,6 +9,7 @@ import {
 } from './model.ts';
 import { propagationSeries, type PropagationPoint } from './propagation.ts';
 import { notServingReason, repoKey } from './publiclist.ts';
+import { isPrivateHost } from '../core/private.ts';
 
 export interface StatusOptions {
   propagationDays: number;
@@ -35,7 +36,7 @@ export function statusHosts(f: Facts, opts: Pick<StatusOptions, 'statusPrivateHo
     .filter((h) => {
       const site = f.siteOf.get(h.siteId);
       if (!site) return false;
-      return isPublicHost(h, site) || (opts.statusPrivateHosts && (h.private || site.private) && registryActive(h, site));
+      return isPublicHost(h, site) || (opts.statusPrivateHosts && isPrivateHost(h, site) && registryActive(h, site));
     })
     .sort((a, b) => cmp(a.name, b.name));
 }
@@ -122,7 +123,7 @@ export function statusIndexView(f: Facts, opts: StatusContext) {
       note: reason ?? '',
     };
   };
-  const isPriv = (h: PublicHost) => h.private || f.siteOf.get(h.siteId)!.private;
+  const isPriv = (h: PublicHost) => isPrivateHost(h, f.siteOf.get(h.siteId)!);
   return {
     title: 'Mirror status',
     base: '../',
@@ -143,7 +144,7 @@ export function statusIndexView(f: Facts, opts: StatusContext) {
 
 export function hostStatusView(f: Facts, h: PublicHost, opts: StatusContext) {
   const site = f.siteOf.get(h.siteId)!;
-  const priv = h.private || site.private;
+  const priv = isPrivateHost(h, site);
   const plotted = new Set(opts.plotted.map((r) => r.id));
   const categories = h.categories
     .map((hc) => {
@@ -217,7 +218,7 @@ export function staleness(f: Facts, h: PublicHost, r: PublicRepository): string 
   }
   if (sample && sample.versionsBehind === null) return `unreachable at ${fmtTime(sample.sampledAt)}`;
   if (verdict && !verdict.up2date) return `stale at ${fmtTime(verdict.checkedAt)}${verdict.reason ? `: ${verdict.reason}` : ''}`;
-  if (hc && hc.urls.length === 0 && !h.private) return 'no public URL for this category';
+  if (hc && hc.urls.length === 0 && !isPrivateHost(h, f.siteOf.get(h.siteId)!)) return 'no public URL for this category';
   return 'not crawled yet';
 }
 
@@ -233,7 +234,7 @@ export function statusJson(f: Facts, opts: StatusContext) {
       return {
         name: h.name,
         site: site.name,
-        private: h.private || site.private,
+        private: isPrivateHost(h, site),
         country: h.country,
         serving: notServingReason(h) === null,
         not_serving_reason: notServingReason(h),
