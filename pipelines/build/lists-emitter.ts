@@ -39,9 +39,21 @@ export const listsEmitter: Emitter = {
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
     );
-    return { counts: plan.counts, notes: [...notes, ...plan.notes] };
+    return { counts: { ...plan.counts, ...listedCounts(plan) }, notes: [...notes, ...plan.notes] };
   },
 };
+
+/**
+ * What publish's shrink guard compares: hosts in at least one list, enabled
+ * repositories with at least one mirror for some client (a blob of their host-set
+ * signature). plan.counts.hosts/repositories count the snapshot, stale hosts included.
+ */
+export function listedCounts(plan: ListPlan): { listedHosts: number; servedRepositories: number } {
+  const hosts = new Set<string>();
+  for (const l of Object.values(plan.index.lists)) for (const g of l.groups) for (const h of g.hosts) hosts.add(h);
+  const servedSigs = new Set(plan.blobs.map((b) => b.key.split('|')[1]));
+  return { listedHosts: hosts.size, servedRepositories: plan.repos.filter((r) => !r.disabled && servedSigs.has(r.sig)).length };
+}
 
 function loadGeo(ctx: StageContext, snapshot: Snapshot): GeoData {
   const g = ctx.config.geoip;

@@ -12,7 +12,7 @@ export function registerPublishCommands(env: CliEnv): void {
     cmd
       .option('--generation <id>', 'publish this generation instead of the newest never-live one')
       .option('--skip-nginx-test', 'publish without nginx -t when nginx is not installed (a build-only machine)')
-      .addHelpText('after', '\nThe shrink guard refuses a generation with fewer than publish.minShare of the live one\'s hosts or repositories; --force overrides it.'),
+      .addHelpText('after', '\nThe shrink guard refuses a generation with fewer than publish.minShare of the live one\'s hosts listed (in at least one list) or repositories served (with at least one mirror); --force overrides it.'),
   );
 
   env.program
@@ -56,7 +56,7 @@ export function registerPublishCommands(env: CliEnv): void {
         env.out(
           formatTable(
             ['', 'generation', 'built', 'hosts', 'repositories', 'last live'],
-            rows.map((r) => [r.live ? '*' : '', r.id, r.createdAt, String(r.counts.hosts ?? '-'), String(r.counts.repositories ?? '-'), r.lastLiveAt ?? '-']),
+            rows.map((r) => [r.live ? '*' : '', r.id, r.createdAt, String(r.counts.listedHosts ?? r.counts.hosts ?? '-'), String(r.counts.servedRepositories ?? r.counts.repositories ?? '-'), r.lastLiveAt ?? '-']),
           ),
         );
         return 0;

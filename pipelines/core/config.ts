@@ -203,7 +203,7 @@ export const ConfigSchema = z
       .object({
         /** Refuse to publish without `nginx -t` passing; false only where nginx is not installed. */
         requireNginxTest: z.boolean().default(true),
-        /** Shrink guard: refuse (without --force) a generation listing fewer than this share of the live one's hosts or repositories. */
+        /** Shrink guard: refuse (without --force) a generation listing fewer than this share of the live one's listed hosts (in at least one list) or served repositories (with at least one mirror). */
         minShare: z.number().min(0).max(1).default(0.5),
         /** Run after the swap, e.g. [nginx, -s, reload] or [systemctl, reload, nginx]; argv, no shell. */
         reloadCommand: z.array(z.string().min(1)).min(1).optional(),

@@ -58,7 +58,8 @@ export function generationFragment(id: string): string {
     '# Written by `mirrorsmith build`: the generation these fragments belong to. The site',
     '# serves <out>/generations/$ms_generation, so an nginx keeps answering from the',
     '# generation whose maps it loaded until it is reloaded, whatever out/current says.',
-    `map "" $ms_generation { default "${id}"; }`,
+    // geo, not map: a map here would fix map_hash_max_size before the lists' fragment sets it.
+    `geo $ms_generation { default "${id}"; }`,
     '',
   ].join('\n');
 }
@@ -71,7 +72,7 @@ export function fragmentGeneration(dir: string): string | null {
   } catch {
     return null;
   }
-  return /^map "" \$ms_generation \{ default "([A-Za-z0-9._-]+)"; \}$/m.exec(text)?.[1] ?? null;
+  return /^geo \$ms_generation \{ default "([A-Za-z0-9._-]+)"; \}$/m.exec(text)?.[1] ?? null;
 }
 
 export function currentLink(outDir: string): string {
@@ -313,16 +314,28 @@ export interface ShrinkVerdict {
   reasons: string[];
 }
 
+/** What the shrink guard compares, and the older snapshot count each stands in for. */
+export const SHRINK_COUNTS = [
+  { key: 'listedHosts', label: 'hosts listed', older: 'hosts' },
+  { key: 'servedRepositories', label: 'repositories with a mirror', older: 'repositories' },
+] as const;
+
 /**
  * The shrink guard (pure): a new generation listing fewer than minShare of the
- * live one's hosts or repositories is suspicious (a DB glitch must not empty the
- * mirrorlists).
+ * live one's hosts (in at least one list) or repositories (served with at least
+ * one mirror) is suspicious: a DB glitch that marks every host stale must not
+ * empty the mirrorlists. A live generation from before those counts existed is
+ * compared by its snapshot counts (hosts, repositories), an upper bound.
  */
-export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: number, keys: string[] = ['hosts', 'repositories']): ShrinkVerdict {
+export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: number, counts: ReadonlyArray<{ key: string; label: string; older?: string }> = SHRINK_COUNTS): ShrinkVerdict {
   const reasons: string[] = [];
   if (!live) return { ok: true, reasons };
-  for (const key of keys) {
-    const before = live.counts[key];
+  for (const c of counts) {
+    // Both from before the listed counts: compare the snapshot counts they have.
+    const old = c.older !== undefined && live.counts[c.key] === undefined && next.counts[c.key] === undefined;
+    const key = old ? c.older! : c.key;
+    const label = old ? c.older! : c.label;
+    const before = live.counts[key] ?? (c.older !== undefined ? live.counts[c.older] : undefined);
     const after = next.counts[key];
     if (before === undefined || before <= 0) continue;
     if (after === undefined) {
@@ -330,7 +343,7 @@ export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: num
       continue;
     }
     if (after < before * minShare) {
-      reasons.push(`${key}: ${after} < ${Math.round(minShare * 100)}% of the live generation's ${before}`);
+      reasons.push(`${label}: ${after} < ${Math.round(minShare * 100)}% of the live generation's ${before}`);
     }
   }
   return { ok: reasons.length === 0, reasons };

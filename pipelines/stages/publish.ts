@@ -1,7 +1,7 @@
 // Stage `publish`: make a built generation live.
 //   1. pick it: this run's generation, else --generation, else the newest never-live one;
 //   2. `nginx -t` on a config that includes THAT generation's fragments;
-//   3. the shrink guard (publish.minShare of the live hosts/repositories, or --force);
+//   3. the shrink guard (publish.minShare of the live hosts listed / repositories served, or --force);
 //   4. one atomic rename of a new `current` symlink; then the reload command;
 //   5. prune to output.keepGenerations, never a generation a running nginx may
 //      still serve (serve/generations.ts: maybeLoaded).

@@ -165,7 +165,7 @@ test('the site config refuses paths and names that would break nginx syntax', ()
   // Serving out/: fragments from current at load time, files from the generation they name.
   const pinned = renderSite({ root: '/srv/mirrorsmith/out/current', generationsDir: '/srv/mirrorsmith/out/generations', listen: '80' });
   assert.match(pinned, /^\s*root \/srv\/mirrorsmith\/out\/generations\/\$ms_generation;$/m);
-  assert.match(pinned, /^map "" \$ms_generation \{ default "\.none"; \}\n\n(?:#.*\n)*include \/srv\/mirrorsmith\/out\/current\/nginx\/http\.d\/\*\.conf;$/m, 'the fallback comes before the fragments, which override it');
+  assert.match(pinned, /^geo \$ms_generation \{ default "\.none"; \}\n\n(?:#.*\n)*include \/srv\/mirrorsmith\/out\/current\/nginx\/http\.d\/\*\.conf;$/m, 'the fallback comes before the fragments, which override it');
   assert.throws(() => renderSite({ root: '/srv/out/current', generationsDir: '/srv/my out/generations', listen: '80' }), /generations dir .* cannot be used in nginx config/);
   for (const root of ['/srv/my out/current', '/srv/x;evil', '/srv/{x}', 'relative/out', '/srv/"q"', '/srv/$var']) {
     assert.throws(() => renderSite({ root, listen: '80' }), /cannot be used in nginx config/, root);
