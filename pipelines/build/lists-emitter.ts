@@ -11,7 +11,7 @@ import { resolvePath } from '../core/config.ts';
 import type { Emitter, GenerationWriter } from '../core/generation.ts';
 import type { StageContext } from '../core/types.ts';
 import { COUNTRIES } from '../core/countries.ts';
-import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
+import { loadAsns, loadCountries, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
 import { invalidRepoText, metalinkFailure } from './formats.ts';
@@ -59,8 +59,11 @@ function loadGeo(ctx: StageContext, snapshot: Snapshot): GeoData {
   const g = ctx.config.geoip;
   const wanted = new Set(snapshot.hosts.filter((h) => h.asnClients && h.asn !== null).map((h) => h.asn!));
   return {
-    countries: loadCountryCsv(g.country.map((f) => resolvePath(ctx.config, f))),
-    asns: loadAsnCsv(g.asn.map((f) => resolvePath(ctx.config, f)), wanted),
+    countries: loadCountries(
+      g.country.map((f) => resolvePath(ctx.config, f)),
+      { locations: g.countryLocations ? resolvePath(ctx.config, g.countryLocations) : undefined },
+    ),
+    asns: loadAsns(g.asn.map((f) => resolvePath(ctx.config, f)), wanted),
     research: loadPrefixList(g.researchPrefixes ? resolvePath(ctx.config, g.researchPrefixes) : undefined),
   };
 }

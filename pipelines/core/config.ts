@@ -77,9 +77,14 @@ export const ConfigSchema = z
     countryContinentRedirects: z.record(CountrySchema, ContinentSchema).default({}),
     geoip: z
       .object({
-        /** CSV files `start,end,CC` (ip-location-db format) or MaxMind GeoLite2 country MMDB files. */
+        /**
+         * Country files, format by content: ip-location-db CSV `start,end,CC`, MaxMind
+         * GeoLite2-Country-Blocks-IPv4/IPv6.csv (with countryLocations), or an .mmdb.
+         */
         country: z.array(z.string()).default([]),
-        /** CSV files `start,end,asn,org` (ip-location-db format). */
+        /** GeoLite2-Country-Locations-en.csv for MaxMind blocks CSVs; default: beside the blocks file. */
+        countryLocations: z.string().min(1).optional(),
+        /** ASN files: ip-location-db CSV `start,end,asn,org`, MaxMind GeoLite2-ASN-Blocks-IPv4/IPv6.csv, or an ASN .mmdb. */
         asn: z.array(z.string()).default([]),
         /** Research & education (Internet2) prefixes, one CIDR per line. */
         researchPrefixes: z.string().optional(),
