@@ -8,7 +8,7 @@ import type { CliEnv } from '../cli.ts';
 import { makeLogger, readConfig } from '../core/context.ts';
 import { resolvePath } from '../core/config.ts';
 import { LockHeldError, UsageError } from '../core/errors.ts';
-import { acquirePublishLock, currentGeneration, forgetLoaded, recordLoaded } from '../serve/generations.ts';
+import { acquirePublishLock, currentGeneration, recordGone, recordLoaded } from '../serve/generations.ts';
 import { startNginx, type RunningNginx } from '../serve/nginx.ts';
 
 export function registerServeCommands(env: CliEnv): void {
@@ -60,7 +60,7 @@ export function registerServeCommands(env: CliEnv): void {
           }
         } finally {
           await nginx.stop();
-          forgetLoaded(outDir, `serve-${nginx.pid}`);
+          recordGone(outDir, `serve-${nginx.pid}`);
         }
         return 0;
       }),

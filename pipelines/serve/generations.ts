@@ -243,6 +243,8 @@ export interface LoadedRecord {
   at: string;
   /** nginx master pid, when known: the record is void once that process is gone. */
   pid?: number;
+  /** That nginx has stopped (or its pid is gone): it holds nothing; `at` is still a load we saw. */
+  gone?: boolean;
 }
 
 function loadedDir(outDir: string): string {
@@ -261,11 +263,13 @@ export function recordLoaded(outDir: string, rec: Omit<LoadedRecord, 'at'> & { a
   fs.renameSync(tmp, file);
 }
 
-export function forgetLoaded(outDir: string, name: string): void {
-  fs.rmSync(path.join(loadedDir(outDir), `${name}.json`), { force: true });
+/** The nginx behind `name` has stopped: its record stays, as gone, for maybeLoaded's "since". */
+export function recordGone(outDir: string, name: string): void {
+  const rec = readLoaded(outDir).find((r) => r.name === name);
+  if (rec) recordLoaded(outDir, { ...rec, gone: true });
 }
 
-/** The load records; those whose nginx pid is gone are dropped (and deleted). */
+/** The load records, newest first; a record whose nginx pid is gone is marked gone. Keeps the 10 newest gone ones. */
 export function readLoaded(outDir: string): LoadedRecord[] {
   let names: string[];
   try {
@@ -274,31 +278,33 @@ export function readLoaded(outDir: string): LoadedRecord[] {
     return [];
   }
   const out: LoadedRecord[] = [];
-  for (const n of names.sort()) {
+  for (const n of names) {
     if (!n.endsWith('.json')) continue;
     try {
       const r = JSON.parse(fs.readFileSync(path.join(loadedDir(outDir), n), 'utf8')) as LoadedRecord;
       if (typeof r.id !== 'string' || !GENERATION_ID.test(r.id) || typeof r.at !== 'string') continue;
-      if (typeof r.pid === 'number' && !pidAlive(r.pid)) {
-        fs.rmSync(path.join(loadedDir(outDir), n), { force: true });
-        continue;
-      }
-      out.push({ name: n.slice(0, -5), id: r.id, at: r.at, ...(typeof r.pid === 'number' ? { pid: r.pid } : {}) });
+      const pid = typeof r.pid === 'number' ? r.pid : undefined;
+      const gone = r.gone === true || (pid !== undefined && !pidAlive(pid));
+      out.push({ name: n.slice(0, -5), id: r.id, at: r.at, ...(pid !== undefined ? { pid } : {}), ...(gone ? { gone } : {}) });
     } catch {
       /* torn or foreign file: not a record */
     }
   }
-  return out;
+  out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  const dropped = new Set(out.filter((r) => r.gone).slice(10));
+  for (const old of dropped) fs.rmSync(path.join(loadedDir(outDir), `${old.name}.json`), { force: true });
+  return out.filter((r) => !dropped.has(r));
 }
 
 /**
- * Generations a running nginx may still serve (pure): what each known loader
- * recorded, and — when some nginx reloads without telling us (no reload command:
- * by hand, a timer, another node) — every generation live since the newest record,
- * or ever, when there is none: we cannot see which one such an nginx loaded.
+ * Generations a running nginx may still serve (pure): what each known, running
+ * loader recorded, and — when some nginx reloads without telling us (no reload
+ * command: by hand, a timer, another node) — every generation live since the
+ * newest load we saw, or ever, when we saw none: we cannot see which one such an
+ * nginx loaded.
  */
 export function maybeLoaded(records: readonly LoadedRecord[], history: readonly PublishEvent[], unseenReloads: boolean): Set<string> {
-  const ids = new Set(records.map((r) => r.id));
+  const ids = new Set(records.filter((r) => !r.gone).map((r) => r.id));
   if (!unseenReloads) return ids;
   const since = records.reduce((t, r) => Math.max(t, Date.parse(r.at) || 0), 0);
   for (const e of history) {

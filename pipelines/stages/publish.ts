@@ -197,7 +197,7 @@ const RELOAD_RECORD = 'reload-command';
 async function finishInterruptedReload(config: Config, outDir: string, live: string, log: Logger, signal: AbortSignal): Promise<string | null> {
   const argv = config.publish.reloadCommand;
   if (!argv) return null;
-  const rec = readLoaded(outDir).find((r) => r.name === RELOAD_RECORD);
+  const rec = readLoaded(outDir).find((r) => r.name === RELOAD_RECORD && !r.gone);
   if (rec?.id === live) return null;
   const res = await runCommand(argv, config.publish.reloadTimeoutMs, signal);
   if (!res.ok) throw new Error(`current is ${live} but nginx was last reloaded on ${rec?.id ?? 'an unknown generation'}, and the reload command \`${argv.join(' ')}\` failed (${res.message})`);

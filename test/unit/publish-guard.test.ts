@@ -76,4 +76,8 @@ test('generations a running nginx may serve: recorded loads, plus all live since
   assert.deepEqual([...maybeLoaded(rec, history, true)].sort(), ['b', 'c'], 'since the last recorded load');
   assert.deepEqual([...maybeLoaded([], history, true)].sort(), ['a', 'b', 'c'], 'nothing recorded: everything ever live');
   assert.deepEqual([...maybeLoaded([], history, false)], []);
+  // A stopped nginx holds nothing, but its load still bounds what an unseen one may hold.
+  const gone = [{ name: 'serve-1', id: 'c', at: at(4.5), pid: 1, gone: true }];
+  assert.deepEqual([...maybeLoaded(gone, history, false)], []);
+  assert.deepEqual([...maybeLoaded(gone, history, true)].sort(), ['b', 'c']);
 });
