@@ -11,7 +11,7 @@ import { resolvePath } from '../core/config.ts';
 import type { Emitter, GenerationWriter } from '../core/generation.ts';
 import type { StageContext } from '../core/types.ts';
 import { COUNTRIES } from '../core/countries.ts';
-import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
+import { loadAsns, loadCountries, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
 import { invalidRepoText, metalinkFailure } from './formats.ts';
@@ -39,16 +39,31 @@ export const listsEmitter: Emitter = {
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
     );
-    return { counts: plan.counts, notes: [...notes, ...plan.notes] };
+    return { counts: { ...plan.counts, ...listedCounts(plan) }, notes: [...notes, ...plan.notes] };
   },
 };
+
+/**
+ * What publish's shrink guard compares: hosts in at least one list, enabled
+ * repositories with at least one mirror for some client (a blob of their host-set
+ * signature). plan.counts.hosts/repositories count the snapshot, stale hosts included.
+ */
+export function listedCounts(plan: ListPlan): { listedHosts: number; servedRepositories: number } {
+  const hosts = new Set<string>();
+  for (const l of Object.values(plan.index.lists)) for (const g of l.groups) for (const h of g.hosts) hosts.add(h);
+  const servedSigs = new Set(plan.blobs.map((b) => b.key.split('|')[1]));
+  return { listedHosts: hosts.size, servedRepositories: plan.repos.filter((r) => !r.disabled && servedSigs.has(r.sig)).length };
+}
 
 function loadGeo(ctx: StageContext, snapshot: Snapshot): GeoData {
   const g = ctx.config.geoip;
   const wanted = new Set(snapshot.hosts.filter((h) => h.asnClients && h.asn !== null).map((h) => h.asn!));
   return {
-    countries: loadCountryCsv(g.country.map((f) => resolvePath(ctx.config, f))),
-    asns: loadAsnCsv(g.asn.map((f) => resolvePath(ctx.config, f)), wanted),
+    countries: loadCountries(
+      g.country.map((f) => resolvePath(ctx.config, f)),
+      { locations: g.countryLocations ? resolvePath(ctx.config, g.countryLocations) : undefined },
+    ),
+    asns: loadAsns(g.asn.map((f) => resolvePath(ctx.config, f)), wanted),
     research: loadPrefixList(g.researchPrefixes ? resolvePath(ctx.config, g.researchPrefixes) : undefined),
   };
 }

@@ -3,7 +3,7 @@ import type { CliEnv } from '../cli.ts';
 import { makeLogger, readConfig } from '../core/context.ts';
 import { resolvePath } from '../core/config.ts';
 import { formatTable } from '../core/table.ts';
-import { currentGeneration, listGenerations, readHistory } from '../serve/generations.ts';
+import { currentGeneration, listGenerations, readHistory, readLoaded } from '../serve/generations.ts';
 import { rollback } from '../stages/publish.ts';
 import { registerStageCommand } from './run.ts';
 
@@ -12,7 +12,7 @@ export function registerPublishCommands(env: CliEnv): void {
     cmd
       .option('--generation <id>', 'publish this generation instead of the newest never-live one')
       .option('--skip-nginx-test', 'publish without nginx -t when nginx is not installed (a build-only machine)')
-      .addHelpText('after', '\nThe shrink guard refuses a generation with fewer than publish.minShare of the live one\'s hosts or repositories; --force overrides it.'),
+      .addHelpText('after', '\nThe shrink guard refuses a generation with fewer than publish.minShare of the live one\'s hosts listed (in at least one list) or repositories served (with at least one mirror); --force overrides it.'),
   );
 
   env.program
@@ -32,7 +32,7 @@ export function registerPublishCommands(env: CliEnv): void {
 
   env.program
     .command('generations')
-    .description('list the kept generations, which one is live, and the publish history')
+    .description('list the kept generations, which one is live, what each nginx we know of loaded, and the publish history')
     .option('--json', 'machine-readable output')
     .action(
       env.action(async (opts: { json?: boolean }) => {
@@ -46,7 +46,7 @@ export function registerPublishCommands(env: CliEnv): void {
           return { id: gen.id, live: gen.id === live, createdAt: gen.createdAt.toISOString(), lastLiveAt: lastLive, counts: gen.manifest.counts };
         });
         if (opts.json) {
-          env.out(JSON.stringify({ outDir, current: live, generations: rows, history: history.slice(-50) }, null, 2));
+          env.out(JSON.stringify({ outDir, current: live, generations: rows, loaded: readLoaded(outDir), history: history.slice(-50) }, null, 2));
           return 0;
         }
         if (!rows.length) {
@@ -56,9 +56,10 @@ export function registerPublishCommands(env: CliEnv): void {
         env.out(
           formatTable(
             ['', 'generation', 'built', 'hosts', 'repositories', 'last live'],
-            rows.map((r) => [r.live ? '*' : '', r.id, r.createdAt, String(r.counts.hosts ?? '-'), String(r.counts.repositories ?? '-'), r.lastLiveAt ?? '-']),
+            rows.map((r) => [r.live ? '*' : '', r.id, r.createdAt, String(r.counts.listedHosts ?? r.counts.hosts ?? '-'), String(r.counts.servedRepositories ?? r.counts.repositories ?? '-'), r.lastLiveAt ?? '-']),
           ),
         );
+        for (const l of readLoaded(outDir).filter((x) => !x.gone)) env.out(`nginx (${l.name}${l.pid ? `, pid ${l.pid}` : ''}) loaded ${l.id} at ${l.at}`);
         return 0;
       }),
     );

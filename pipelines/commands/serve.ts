@@ -1,13 +1,15 @@
 // `mirrorsmith serve`: the system's stock nginx in the foreground on out/current,
-// reloaded when `publish`/`rollback` switch generations, until SIGINT.
+// reloaded when `publish`/`rollback` switch generations, until SIGINT. Each load
+// happens under the publish lock (so `current` cannot move while nginx reads it)
+// and is recorded in out/.loaded/, so publish never prunes what this nginx serves.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CliEnv } from '../cli.ts';
 import { makeLogger, readConfig } from '../core/context.ts';
 import { resolvePath } from '../core/config.ts';
-import { UsageError } from '../core/errors.ts';
-import { currentGeneration } from '../serve/generations.ts';
-import { startNginx } from '../serve/nginx.ts';
+import { LockHeldError, UsageError } from '../core/errors.ts';
+import { acquirePublishLock, currentGeneration, recordGone, recordLoaded } from '../serve/generations.ts';
+import { startNginx, type RunningNginx } from '../serve/nginx.ts';
 
 export function registerServeCommands(env: CliEnv): void {
   env.program
@@ -28,11 +30,19 @@ export function registerServeCommands(env: CliEnv): void {
         const workers = opts.workers === 'auto' ? 'auto' : Number(opts.workers);
         if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 1 || workers > 256)) throw new UsageError(`--workers: must be a number 1-256 or auto`);
         const outDir = resolvePath(config, config.output.dir);
-        let live = currentGeneration(outDir);
-        if (!live) log.warn(`nothing published yet in ${outDir} (run \`mirrorsmith run\` or \`npm start\`); serving the site index only`);
         const prefixDir = resolvePath(config, opts.prefix);
         fs.mkdirSync(prefixDir, { recursive: true });
-        const nginx = await startNginx({ outDir, port, host: opts.host === 'localhost' ? '127.0.0.1' : opts.host, prefixDir, workers });
+        fs.mkdirSync(outDir, { recursive: true });
+        const lockWaitMs = config.publish.nginxTestTimeoutMs + 30_000;
+        let live: string | null = null;
+        const nginx = await withPublishLock(outDir, lockWaitMs, env.signal, async () => {
+          live = currentGeneration(outDir);
+          const started = await startNginx({ outDir, port, host: opts.host === 'localhost' ? '127.0.0.1' : opts.host, prefixDir, workers });
+          if (live) recordLoaded(outDir, { name: `serve-${started.pid}`, id: live, pid: started.pid });
+          return started;
+        });
+        if (!nginx) return 130;
+        if (!live) log.warn(`nothing published yet in ${outDir} (run \`mirrorsmith run\` or \`npm start\`); serving the site index only`);
         env.out(`serving ${path.join(outDir, 'current')} (generation ${live ?? 'none'}) at ${nginx.url}/`);
         env.out(`  try: curl '${nginx.url}/mirrorlist?repo=REPO&arch=ARCH&ip=192.0.2.1'`);
         env.out(`  logs: ${path.join(prefixDir, 'logs')}; stop with Ctrl-C`);
@@ -42,23 +52,48 @@ export function registerServeCommands(env: CliEnv): void {
           while (!env.signal.aborted) {
             const ended = await Promise.race([nginx.exited.then(() => true), abortable(1000, env.signal).then(() => false)]);
             if (ended) throw new Error(`nginx exited unexpectedly; see ${path.join(prefixDir, 'logs', 'error.log')}`);
-            const now = safeCurrent(outDir);
-            if (now !== live && !env.signal.aborted) {
-              try {
-                await nginx.reload();
-                log.info(`current switched to ${now ?? 'nothing'}: nginx reloaded`);
-              } catch (err) {
-                log.error(`current switched to ${now ?? 'nothing'} but the reload failed, nginx keeps its previous config: ${(err as Error).message}`);
-              }
-              live = now;
+            if (safeCurrent(outDir) !== live && !env.signal.aborted) {
+              // A publish holding the lock is still deciding: look again next round.
+              const reloaded = await withPublishLock(outDir, 0, env.signal, () => reloadOn(nginx, outDir, log));
+              if (reloaded !== null) live = reloaded;
             }
           }
         } finally {
           await nginx.stop();
+          recordGone(outDir, `serve-${nginx.pid}`);
         }
         return 0;
       }),
     );
+}
+
+/** Reloads nginx on what `current` is now; returns that id (also when the reload failed: no retry loop). */
+async function reloadOn(nginx: RunningNginx, outDir: string, log: ReturnType<typeof makeLogger>): Promise<string | null> {
+  const now = safeCurrent(outDir);
+  try {
+    await nginx.reload();
+    if (now) recordLoaded(outDir, { name: `serve-${nginx.pid}`, id: now, pid: nginx.pid });
+    log.info(`current switched to ${now ?? 'nothing'}: nginx reloaded`);
+  } catch (err) {
+    log.error(`current switched to ${now ?? 'nothing'} but the reload failed, nginx keeps its previous config: ${(err as Error).message}`);
+  }
+  return now;
+}
+
+/** Runs fn holding the publish lock; null when a publish still holds it after waitMs. */
+async function withPublishLock<T>(outDir: string, waitMs: number, signal: AbortSignal, fn: () => Promise<T>): Promise<T | null> {
+  let lock;
+  try {
+    lock = await acquirePublishLock(outDir, `serve (pid ${process.pid})`, waitMs, signal);
+  } catch (err) {
+    if (err instanceof LockHeldError && waitMs === 0) return null;
+    throw err;
+  }
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
 }
 
 function safeCurrent(outDir: string): string | null {

@@ -84,9 +84,14 @@ export const ConfigSchema = z
     countryContinentRedirects: z.record(CountrySchema, ContinentSchema).default({}),
     geoip: z
       .object({
-        /** CSV files `start,end,CC` (ip-location-db format) or MaxMind GeoLite2 country MMDB files. */
+        /**
+         * Country files, format by content: ip-location-db CSV `start,end,CC`, MaxMind
+         * GeoLite2-Country-Blocks-IPv4/IPv6.csv (with countryLocations), or an .mmdb.
+         */
         country: z.array(z.string()).default([]),
-        /** CSV files `start,end,asn,org` (ip-location-db format). */
+        /** GeoLite2-Country-Locations-en.csv for MaxMind blocks CSVs; default: beside the blocks file. */
+        countryLocations: z.string().min(1).optional(),
+        /** ASN files: ip-location-db CSV `start,end,asn,org`, MaxMind GeoLite2-ASN-Blocks-IPv4/IPv6.csv, or an ASN .mmdb. */
         asn: z.array(z.string()).default([]),
         /** Research & education (Internet2) prefixes, one CIDR per line. */
         researchPrefixes: z.string().optional(),
@@ -210,7 +215,7 @@ export const ConfigSchema = z
       .object({
         /** Refuse to publish without `nginx -t` passing; false only where nginx is not installed. */
         requireNginxTest: z.boolean().default(true),
-        /** Shrink guard: refuse (without --force) a generation listing fewer than this share of the live one's hosts or repositories. */
+        /** Shrink guard: refuse (without --force) a generation listing fewer than this share of the live one's listed hosts (in at least one list) or served repositories (with at least one mirror). */
         minShare: z.number().min(0).max(1).default(0.5),
         /** Run after the swap, e.g. [nginx, -s, reload] or [systemctl, reload, nginx]; argv, no shell. */
         reloadCommand: z.array(z.string().min(1)).min(1).optional(),

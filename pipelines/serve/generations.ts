@@ -4,13 +4,22 @@
 //   out/generations/<id>/manifest.json   a complete generation (build renames it into place)
 //   out/current -> generations/<id>      relative, so out/ can be rsynced to other nodes
 //   out/publish.log                      JSON lines {at, action, id, from}
+//   out/.loaded/<name>.json              which generation an nginx we know of last loaded
+//
+// The site serves `<out>/generations/$ms_generation`, where $ms_generation comes
+// from the generation's own nginx/http.d/00-generation.conf: a running nginx serves
+// the generation whose maps it loaded, whatever `current` says, until it reloads.
+// `current` only decides what the next (re)load reads. So the generation a running
+// nginx loaded must not be pruned: loaders we run record it in out/.loaded/.
 //
 // The only write that changes what nginx serves is one rename(2) of a fresh
 // symlink over `current`: a crash before it leaves the old generation, after it
 // the new one, never a mixture.
 import fs from 'node:fs';
 import path from 'node:path';
+import { LockHeldError } from '../core/errors.ts';
 import { generationsDir } from '../core/generation.ts';
+import { acquireDirLock, type DirLock } from '../core/lock.ts';
 
 export interface Manifest {
   id?: string;
@@ -39,6 +48,32 @@ export interface PublishEvent {
 /** Generation ids are directory names we also put in nginx paths and logs. */
 export const GENERATION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const BUILD_TEMP = /\.tmp-([0-9]+)$/;
+
+/** The http-level fragment naming the generation its siblings belong to (see the top). */
+export const GENERATION_FRAGMENT = 'nginx/http.d/00-generation.conf';
+
+export function generationFragment(id: string): string {
+  if (!GENERATION_ID.test(id)) throw new Error(`invalid generation id ${JSON.stringify(id)}`);
+  return [
+    '# Written by `mirrorsmith build`: the generation these fragments belong to. The site',
+    '# serves <out>/generations/$ms_generation, so an nginx keeps answering from the',
+    '# generation whose maps it loaded until it is reloaded, whatever out/current says.',
+    // geo, not map: a map here would fix map_hash_max_size before the lists' fragment sets it.
+    `geo $ms_generation { default "${id}"; }`,
+    '',
+  ].join('\n');
+}
+
+/** The id a generation's 00-generation.conf names, or null when it has none (built before it existed). */
+export function fragmentGeneration(dir: string): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, GENERATION_FRAGMENT), 'utf8');
+  } catch {
+    return null;
+  }
+  return /^geo \$ms_generation \{ default "([A-Za-z0-9._-]+)"; \}$/m.exec(text)?.[1] ?? null;
+}
 
 export function currentLink(outDir: string): string {
   return path.join(outDir, 'current');
@@ -131,6 +166,23 @@ export function swapCurrent(outDir: string, id: string): void {
   fsyncDir(outDir);
 }
 
+/**
+ * Takes out/.publish.lock, held by publish, rollback and by `serve` while nginx
+ * (re)loads, so `current` never moves under a load. Waits up to waitMs for a
+ * holder to finish, then throws its LockHeldError (waitMs 0: one try).
+ */
+export async function acquirePublishLock(outDir: string, holder: string, waitMs: number, signal?: AbortSignal): Promise<DirLock> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return acquireDirLock(path.join(outDir, '.publish'), holder);
+    } catch (err) {
+      if (!(err instanceof LockHeldError) || Date.now() >= deadline || signal?.aborted) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** Removes temp symlinks a killed publish left behind (they were never `current`). */
 export function cleanStaleTemps(outDir: string): string[] {
   const removed: string[] = [];
@@ -182,21 +234,114 @@ export function removeGeneration(outDir: string, id: string): void {
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
+// ---- which generation each nginx we know of has loaded -----------------------
+
+export interface LoadedRecord {
+  /** File name under out/.loaded/ without .json: `reload-command`, `serve-<pid>`. */
+  name: string;
+  id: string;
+  at: string;
+  /** nginx master pid, when known: the record is void once that process is gone. */
+  pid?: number;
+  /** That nginx has stopped (or its pid is gone): it holds nothing; `at` is still a load we saw. */
+  gone?: boolean;
+}
+
+function loadedDir(outDir: string): string {
+  return path.join(outDir, '.loaded');
+}
+
+/** Records (atomically) that the nginx behind `name` has just loaded generation `id`. */
+export function recordLoaded(outDir: string, rec: Omit<LoadedRecord, 'at'> & { at?: string }): void {
+  if (!GENERATION_ID.test(rec.id)) throw new Error(`invalid generation id ${JSON.stringify(rec.id)}`);
+  if (!/^[a-z0-9-]+$/.test(rec.name)) throw new Error(`invalid loader name ${JSON.stringify(rec.name)}`);
+  const dir = loadedDir(outDir);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${rec.name}.json`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify({ ...rec, at: rec.at ?? new Date().toISOString() }) + '\n');
+  fs.renameSync(tmp, file);
+}
+
+/** The nginx behind `name` has stopped: its record stays, as gone, for maybeLoaded's "since". */
+export function recordGone(outDir: string, name: string): void {
+  const rec = readLoaded(outDir).find((r) => r.name === name);
+  if (rec) recordLoaded(outDir, { ...rec, gone: true });
+}
+
+/** The load records, newest first; a record whose nginx pid is gone is marked gone. Keeps the 10 newest gone ones. */
+export function readLoaded(outDir: string): LoadedRecord[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(loadedDir(outDir));
+  } catch {
+    return [];
+  }
+  const out: LoadedRecord[] = [];
+  for (const n of names) {
+    if (!n.endsWith('.json')) continue;
+    try {
+      const r = JSON.parse(fs.readFileSync(path.join(loadedDir(outDir), n), 'utf8')) as LoadedRecord;
+      if (typeof r.id !== 'string' || !GENERATION_ID.test(r.id) || typeof r.at !== 'string') continue;
+      const pid = typeof r.pid === 'number' ? r.pid : undefined;
+      const gone = r.gone === true || (pid !== undefined && !pidAlive(pid));
+      out.push({ name: n.slice(0, -5), id: r.id, at: r.at, ...(pid !== undefined ? { pid } : {}), ...(gone ? { gone } : {}) });
+    } catch {
+      /* torn or foreign file: not a record */
+    }
+  }
+  out.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  const dropped = new Set(out.filter((r) => r.gone).slice(10));
+  for (const old of dropped) fs.rmSync(path.join(loadedDir(outDir), `${old.name}.json`), { force: true });
+  return out.filter((r) => !dropped.has(r));
+}
+
+/**
+ * Generations a running nginx may still serve (pure): what each known, running
+ * loader recorded, and — when some nginx reloads without telling us (no reload
+ * command: by hand, a timer, another node) — every generation live since the
+ * newest load we saw, or ever, when we saw none: we cannot see which one such an
+ * nginx loaded.
+ */
+export function maybeLoaded(records: readonly LoadedRecord[], history: readonly PublishEvent[], unseenReloads: boolean): Set<string> {
+  const ids = new Set(records.filter((r) => !r.gone).map((r) => r.id));
+  if (!unseenReloads) return ids;
+  const since = records.reduce((t, r) => Math.max(t, Date.parse(r.at) || 0), 0);
+  for (const e of history) {
+    if ((Date.parse(e.at) || 0) < since) continue;
+    ids.add(e.id);
+    if (e.from) ids.add(e.from);
+  }
+  return ids;
+}
+
 export interface ShrinkVerdict {
   ok: boolean;
   reasons: string[];
 }
 
+/** What the shrink guard compares, and the older snapshot count each stands in for. */
+export const SHRINK_COUNTS = [
+  { key: 'listedHosts', label: 'hosts listed', older: 'hosts' },
+  { key: 'servedRepositories', label: 'repositories with a mirror', older: 'repositories' },
+] as const;
+
 /**
  * The shrink guard (pure): a new generation listing fewer than minShare of the
- * live one's hosts or repositories is suspicious (a DB glitch must not empty the
- * mirrorlists).
+ * live one's hosts (in at least one list) or repositories (served with at least
+ * one mirror) is suspicious: a DB glitch that marks every host stale must not
+ * empty the mirrorlists. A live generation from before those counts existed is
+ * compared by its snapshot counts (hosts, repositories), an upper bound.
  */
-export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: number, keys: string[] = ['hosts', 'repositories']): ShrinkVerdict {
+export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: number, counts: ReadonlyArray<{ key: string; label: string; older?: string }> = SHRINK_COUNTS): ShrinkVerdict {
   const reasons: string[] = [];
   if (!live) return { ok: true, reasons };
-  for (const key of keys) {
-    const before = live.counts[key];
+  for (const c of counts) {
+    // Both from before the listed counts: compare the snapshot counts they have.
+    const old = c.older !== undefined && live.counts[c.key] === undefined && next.counts[c.key] === undefined;
+    const key = old ? c.older! : c.key;
+    const label = old ? c.older! : c.label;
+    const before = live.counts[key] ?? (c.older !== undefined ? live.counts[c.older] : undefined);
     const after = next.counts[key];
     if (before === undefined || before <= 0) continue;
     if (after === undefined) {
@@ -204,7 +349,7 @@ export function shrinkCheck(live: Manifest | null, next: Manifest, minShare: num
       continue;
     }
     if (after < before * minShare) {
-      reasons.push(`${key}: ${after} < ${Math.round(minShare * 100)}% of the live generation's ${before}`);
+      reasons.push(`${label}: ${after} < ${Math.round(minShare * 100)}% of the live generation's ${before}`);
     }
   }
   return { ok: reasons.length === 0, reasons };

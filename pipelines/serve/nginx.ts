@@ -24,8 +24,18 @@ export function findNginx(): string | null {
 }
 
 export interface SiteOptions {
-  /** Absolute server root: `<out>/current` when serving, a generation dir when checking one. */
+  /**
+   * Where the fragments are included from, at (re)load time: `<out>/current` when
+   * serving, a generation dir when checking one. Also the server root, unless
+   * `generationsDir` is given.
+   */
   root: string;
+  /**
+   * `<out>/generations`: serve `<generationsDir>/$ms_generation`, the generation
+   * whose fragments were loaded (its 00-generation.conf names it), not whatever
+   * `root` points at by the time a request comes.
+   */
+  generationsDir?: string;
   /** The `listen` parameter, e.g. `127.0.0.1:8080` or `[::1]:8080`. */
   listen: string;
   serverName?: string;
@@ -54,8 +64,11 @@ export function renderSite(opts: SiteOptions): string {
   if (!/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:?\d{1,5}$/.test(opts.listen)) throw new Error(`invalid listen address ${JSON.stringify(opts.listen)}`);
   const serverName = opts.serverName ?? '_';
   if (!/^[A-Za-z0-9._*-]+$/.test(serverName)) throw new Error(`invalid server_name ${JSON.stringify(serverName)}`);
+  const root = checkPath('server root', opts.root.replace(/\/+$/, ''));
   return siteTemplate({
-    root: checkPath('server root', opts.root.replace(/\/+$/, '')),
+    root,
+    servedRoot: opts.generationsDir ? `${checkPath('generations dir', opts.generationsDir.replace(/\/+$/, ''))}/$ms_generation` : root,
+    pinned: Boolean(opts.generationsDir),
     listen: opts.listen,
     serverName,
     accessLog: opts.accessLog === undefined || opts.accessLog === 'off' ? 'off' : `${checkPath('access log', opts.accessLog)} mirrorsmith`,
@@ -134,16 +147,19 @@ export async function nginxTest(confFile: string, opts: { prefixDir?: string; si
 /** Writes prefix/conf/{site,nginx}.conf for a root and runs `nginx -t` on it. */
 export async function checkSite(
   root: string,
-  opts: { prefixDir: string; listen?: string; extraHttp?: string; extraServer?: string; signal?: AbortSignal; timeoutMs?: number },
+  opts: { prefixDir: string; generationsDir?: string; listen?: string; extraHttp?: string; extraServer?: string; signal?: AbortSignal; timeoutMs?: number },
 ): Promise<NginxTestResult & { confFile: string }> {
-  const confFile = writeConf({ prefixDir: opts.prefixDir, root, listen: opts.listen ?? '127.0.0.1:8080', extraHttp: opts.extraHttp, extraServer: opts.extraServer });
+  const confFile = writeConf({ prefixDir: opts.prefixDir, root, generationsDir: opts.generationsDir, listen: opts.listen ?? '127.0.0.1:8080', extraHttp: opts.extraHttp, extraServer: opts.extraServer });
   return { ...(await nginxTest(confFile, { prefixDir: opts.prefixDir, signal: opts.signal, timeoutMs: opts.timeoutMs })), confFile };
 }
 
 export interface StartNginxOptions {
-  /** output.dir: the server root is `<outDir>/current` unless `root` is given. */
+  /**
+   * output.dir: serve the published generation (fragments from `<outDir>/current`,
+   * files from the generation they name) unless `root` is given.
+   */
   outDir: string;
-  /** Serve this directory instead of `<outDir>/current` (e.g. one generation, in tests). */
+  /** Serve this directory as it is instead (e.g. one generation, in tests). */
   root?: string;
   /** Default: a free port picked at random. */
   port?: number;
@@ -181,6 +197,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
   const ownPrefix = !opts.prefixDir;
   const prefixDir = path.resolve(opts.prefixDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'mirrorsmith-nginx-')));
   const root = path.resolve(opts.root ?? path.join(opts.outDir, 'current'));
+  const generationsDir = opts.root ? undefined : path.resolve(opts.outDir, 'generations');
   // A random port can be taken between our probe and nginx's bind: retry a few times.
   const attempts = opts.port ? 1 : 5;
   let lastError: Error | null = null;
@@ -190,6 +207,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
     const confFile = writeConf({
       prefixDir,
       root,
+      generationsDir,
       listen,
       extraMain: opts.extraMain,
       extraHttp: opts.extraHttp,
@@ -279,6 +297,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
 function writeConf(o: {
   prefixDir: string;
   root: string;
+  generationsDir?: string;
   listen: string;
   extraMain?: string;
   extraHttp?: string;
@@ -289,7 +308,7 @@ function writeConf(o: {
   ensurePrefix(o.prefixDir);
   const siteFile = path.join(o.prefixDir, 'conf', 'site.conf');
   const confFile = path.join(o.prefixDir, 'conf', 'nginx.conf');
-  fs.writeFileSync(siteFile, renderSite({ root: o.root, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer }));
+  fs.writeFileSync(siteFile, renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer }));
   fs.writeFileSync(confFile, renderMainConf({ prefixDir: o.prefixDir, siteFile, workers: o.workers, extraMain: o.extraMain, extraHttp: o.extraHttp }));
   return confFile;
 }

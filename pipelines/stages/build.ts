@@ -7,6 +7,7 @@ import { EMITTERS } from '../build/emitters.ts';
 import { resolvePath } from '../core/config.ts';
 import { createGenerationWriter, generationsDir, type EmitResult } from '../core/generation.ts';
 import { emptyResult, type Stage, type StageContext, type StageResult } from '../core/types.ts';
+import { GENERATION_FRAGMENT, generationFragment } from '../serve/generations.ts';
 
 export async function run(ctx: StageContext): Promise<StageResult> {
   const result = emptyResult('build');
@@ -31,7 +32,9 @@ export async function run(ctx: StageContext): Promise<StageResult> {
       result.counts.ok++;
       bar.tick(1, EMITTERS[i + 1]?.name ?? 'manifest');
     }
-    // Everything but the manifest is deterministic: notes sorted, no timestamps, no id.
+    // The site serves the generation its loaded fragments name (serve/generations.ts).
+    gen.write(GENERATION_FRAGMENT, generationFragment(id));
+    // Everything but the manifest and that fragment is deterministic: notes sorted, no timestamps, no id.
     const report = { emitters: emitted.map((e) => ({ name: e.name, counts: sortKeys(e.result.counts), notes: [...(e.result.notes ?? [])].sort() })) };
     gen.write('report.json', JSON.stringify(report, null, 1) + '\n');
     const counts: Record<string, number> = {};

@@ -1,25 +1,34 @@
 // Stage `publish`: make a built generation live.
 //   1. pick it: this run's generation, else --generation, else the newest never-live one;
 //   2. `nginx -t` on a config that includes THAT generation's fragments;
-//   3. the shrink guard (publish.minShare of the live hosts/repositories, or --force);
+//   3. the shrink guard (publish.minShare of the live hosts listed / repositories served, or --force);
 //   4. one atomic rename of a new `current` symlink; then the reload command;
-//   5. prune to output.keepGenerations.
-// Anything that fails before step 4 leaves the old generation serving; a failed
-// reload swaps back. `rollback` (below) is the same swap towards an older generation.
+//   5. prune to output.keepGenerations, never a generation a running nginx may
+//      still serve (serve/generations.ts: maybeLoaded).
+// Anything that fails before step 4 leaves the old generation serving. After it, a
+// running nginx still answers from the generation it loaded (the site serves the
+// one its fragments name) until the reload; a failed reload swaps back, a crash
+// before it is finished by the next publish. `rollback` (below) is the same swap
+// towards an older generation.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolvePath, type Config } from '../core/config.ts';
 import { generationsDir } from '../core/generation.ts';
-import { acquireDirLock } from '../core/lock.ts';
 import type { Logger } from '../core/log.ts';
 import { emptyResult, type Stage, type StageContext, type StageResult } from '../core/types.ts';
 import {
   GENERATION_ID,
+  acquirePublishLock,
   appendHistory,
   cleanStaleTemps,
   currentGeneration,
+  fragmentGeneration,
+  GENERATION_FRAGMENT,
   generationsToPrune,
+  maybeLoaded,
+  readLoaded,
+  recordLoaded,
   listGenerations,
   newestUnpublished,
   readHistory,
@@ -32,6 +41,9 @@ import {
 } from '../serve/generations.ts';
 import { checkSite, findNginx } from '../serve/nginx.ts';
 
+/** How long publish waits for the lock: another publish is refused after it. */
+const LOCK_WAIT_MS = 60_000;
+
 export const publishStage: Stage = {
   name: 'publish',
   description: 'check the built generation with nginx -t and the shrink guard, then switch out/current to it atomically',
@@ -43,21 +55,22 @@ export async function run(ctx: StageContext): Promise<StageResult> {
   const outDir = resolvePath(config, config.output.dir);
   const result = emptyResult('publish');
   fs.mkdirSync(generationsDir(outDir), { recursive: true });
-  const lock = acquireDirLock(path.join(outDir, '.publish'), `publish (pid ${process.pid})`);
+  // `serve` holds the lock while nginx reloads (seconds at Fedora scale).
+  const lock = await acquirePublishLock(outDir, `publish (pid ${process.pid})`, LOCK_WAIT_MS, ctx.signal);
   try {
     const leftovers = cleanStaleTemps(outDir);
     if (leftovers.length) log.info(`removed leftovers of an interrupted publish: ${leftovers.join(', ')}`);
 
     const live = currentGeneration(outDir);
     const gen = pickGeneration(outDir, ctx, live);
-    if (!gen) {
+    if (!gen || gen.id === live) {
       result.counts.skipped = 1;
-      result.notes = [`nothing to publish: no generation newer than the live one (${live ?? 'none'}) in ${generationsDir(outDir)}`];
-      return result;
-    }
-    if (gen.id === live) {
-      result.counts.skipped = 1;
-      result.notes = [`generation ${gen.id} is already live`];
+      result.notes = [gen ? `generation ${gen.id} is already live` : `nothing to publish: no generation newer than the live one (${live ?? 'none'}) in ${generationsDir(outDir)}`];
+      // A publish killed between its swap and its reload left nginx on the old one.
+      if (live && !ctx.run.dryRun) {
+        const finished = await finishInterruptedReload(config, outDir, live, log, ctx.signal);
+        if (finished) result.notes.push(finished);
+      }
       return result;
     }
 
@@ -84,7 +97,7 @@ export async function run(ctx: StageContext): Promise<StageResult> {
 
     await reloadOrSwapBack(config, outDir, gen.id, live, log, ctx.signal);
 
-    const pruned = prune(outDir, config.output.keepGenerations, gen.id, log);
+    const pruned = prune(outDir, config, gen.id, log);
     result.counts.ok = 1;
     result.stats = { generation: gen.id, previous: live ?? '', nginxTest, pruned: pruned.length, ...(verdict.ok ? {} : { forced: true }) };
     result.notes = [`published generation ${gen.id}${live ? ` (previous ${live}, roll back with \`mirrorsmith rollback ${live}\`)` : ''}`];
@@ -127,6 +140,14 @@ function safeManifest(outDir: string, id: string, log: Logger) {
 
 /** Runs `nginx -t` with the generation as root; returns 'passed' or 'skipped', throws nginx's message. */
 async function checkWithNginx(config: Config, gen: GenerationInfo, skipFlag: boolean, log: Logger, signal: AbortSignal): Promise<'passed' | 'skipped'> {
+  const named = fragmentGeneration(gen.dir);
+  if (named !== gen.id) {
+    throw new Error(
+      named === null
+        ? `generation ${gen.id} has no ${GENERATION_FRAGMENT} (built by an older mirrorsmith?): nginx would not know which generation directory to serve; rebuild it`
+        : `generation ${gen.id}'s ${GENERATION_FRAGMENT} names generation ${named} (a copied or renamed directory?); rebuild it`,
+    );
+  }
   if (!findNginx()) {
     if (config.publish.requireNginxTest && !skipFlag) {
       throw new Error(`nginx is not installed, so generation ${gen.id} cannot be checked with nginx -t; install nginx (apt-get install nginx-light) or, on a machine that only builds, pass --skip-nginx-test or set publish.requireNginxTest: false`);
@@ -141,7 +162,8 @@ async function checkWithNginx(config: Config, gen: GenerationInfo, skipFlag: boo
   fs.mkdirSync(prefixDir, { recursive: true });
   try {
     const t0 = performance.now();
-    const res = await checkSite(gen.dir, { prefixDir, signal, timeoutMs: config.publish.nginxTestTimeoutMs });
+    // The site as served: fragments from this generation, root generations/$ms_generation.
+    const res = await checkSite(gen.dir, { prefixDir, generationsDir: path.dirname(gen.dir), signal, timeoutMs: config.publish.nginxTestTimeoutMs });
     if (!res.ok) {
       const msg = res.output.split('\n').filter((l) => !/test failed$/.test(l)).join('\n');
       throw new Error(`nginx -t rejected generation ${gen.id}; the old generation keeps serving:\n${msg}`);
@@ -158,6 +180,7 @@ async function reloadOrSwapBack(config: Config, outDir: string, id: string, prev
   if (!argv) return;
   const res = await runCommand(argv, config.publish.reloadTimeoutMs, signal);
   if (res.ok) {
+    recordLoaded(outDir, { name: RELOAD_RECORD, id });
     log.info(`reload command ran: ${argv.join(' ')}`);
     return;
   }
@@ -166,6 +189,21 @@ async function reloadOrSwapBack(config: Config, outDir: string, id: string, prev
     appendHistory(outDir, { at: new Date().toISOString(), action: 'rollback', id: previous, from: id });
   }
   throw new Error(`reload command \`${argv.join(' ')}\` failed (${res.message}); ${previous ? `current switched back to ${previous}` : 'current left at ' + id + ' (nothing to go back to)'}`);
+}
+
+const RELOAD_RECORD = 'reload-command';
+
+/** Runs the reload command when its last recorded load is not the live generation; returns a note. */
+async function finishInterruptedReload(config: Config, outDir: string, live: string, log: Logger, signal: AbortSignal): Promise<string | null> {
+  const argv = config.publish.reloadCommand;
+  if (!argv) return null;
+  const rec = readLoaded(outDir).find((r) => r.name === RELOAD_RECORD && !r.gone);
+  if (rec?.id === live) return null;
+  const res = await runCommand(argv, config.publish.reloadTimeoutMs, signal);
+  if (!res.ok) throw new Error(`current is ${live} but nginx was last reloaded on ${rec?.id ?? 'an unknown generation'}, and the reload command \`${argv.join(' ')}\` failed (${res.message})`);
+  recordLoaded(outDir, { name: RELOAD_RECORD, id: live });
+  log.info(`finished an interrupted publish: reloaded nginx on ${live} (it had ${rec?.id ?? 'an unknown generation'})`);
+  return `reloaded nginx on the live ${live} (an interrupted publish had left it on ${rec?.id ?? 'an unknown generation'})`;
 }
 
 function runCommand(argv: string[], timeoutMs: number, signal: AbortSignal): Promise<{ ok: boolean; message: string }> {
@@ -179,8 +217,19 @@ function runCommand(argv: string[], timeoutMs: number, signal: AbortSignal): Pro
   });
 }
 
-function prune(outDir: string, keep: number, live: string, log: Logger): string[] {
-  const doomed = generationsToPrune(listGenerations(outDir), keep, [live]);
+function prune(outDir: string, config: Config, live: string, log: Logger): string[] {
+  const keep = config.output.keepGenerations;
+  // Without a reload command some nginx may reload behind our back (by hand, a timer).
+  const loaded = maybeLoaded(readLoaded(outDir), readHistory(outDir), !config.publish.reloadCommand);
+  const all = listGenerations(outDir);
+  const held = all.filter((g) => g.id !== live && loaded.has(g.id)).map((g) => g.id);
+  const doomed = generationsToPrune(all, keep, [live, ...held]);
+  if (held.length + 1 > keep) {
+    log.warn(
+      `keeping ${held.length + 1 - keep} generation(s) beyond output.keepGenerations=${keep}, a running nginx may still serve them: ${held.join(', ')}` +
+        (config.publish.reloadCommand ? '' : ' (set publish.reloadCommand so publish knows when nginx has reloaded)'),
+    );
+  }
   const removed: string[] = [];
   for (const id of doomed) {
     try {
@@ -203,7 +252,7 @@ export interface RollbackOutcome {
 /** `mirrorsmith rollback [ID]`: switch current to an older kept generation. Needs no database. */
 export async function rollback(config: Config, opts: { id?: string; log: Logger; signal: AbortSignal; skipNginxTest?: boolean }): Promise<RollbackOutcome> {
   const outDir = resolvePath(config, config.output.dir);
-  const lock = acquireDirLock(path.join(outDir, '.publish'), `rollback (pid ${process.pid})`);
+  const lock = await acquirePublishLock(outDir, `rollback (pid ${process.pid})`, LOCK_WAIT_MS, opts.signal);
   try {
     cleanStaleTemps(outDir);
     const all = listGenerations(outDir);

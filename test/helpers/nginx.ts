@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { parseConfig, type Config } from '../../pipelines/core/config.ts';
 import { memoryLogger } from '../../pipelines/core/log.ts';
 import type { StageContext } from '../../pipelines/core/types.ts';
+import { GENERATION_FRAGMENT, generationFragment } from '../../pipelines/serve/generations.ts';
 import { startNginx, type RunningNginx, type StartNginxOptions } from '../../pipelines/serve/nginx.ts';
 import { requireTool } from './system.ts';
 
@@ -28,6 +29,8 @@ export function makeGeneration(outDir: string, id: string, g: FakeGeneration = {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), text);
   };
+  // As build does: the fragment naming the generation the site serves files from.
+  if (!(g.http && '00-generation.conf' in g.http)) write(GENERATION_FRAGMENT, generationFragment(id.replace(/\.tmp-\d+$/, '')));
   for (const [n, t] of Object.entries(g.http ?? {})) write(`nginx/http.d/${n}`, t);
   for (const [n, t] of Object.entries(g.server ?? {})) write(`nginx/server.d/${n}`, t);
   for (const [n, t] of Object.entries(g.files ?? {})) write(n, t);
@@ -35,15 +38,33 @@ export function makeGeneration(outDir: string, id: string, g: FakeGeneration = {
   return dir;
 }
 
-/** A generation whose /which answers its id from both an http-level map and a file. */
+/**
+ * A generation whose /which answers its id from an http-level map, /id.txt from a
+ * file, and /which-file from a file named by the map (like the lists' content-hashed
+ * ids: a map of one generation with the files of another is a 404).
+ */
 export function markedGeneration(outDir: string, id: string, createdAt: string, extra: FakeGeneration = {}): string {
   return makeGeneration(outDir, id, {
     createdAt,
     ...extra,
     http: { 'which.conf': `map $uri $ms_which { default "${id}"; }\n`, ...extra.http },
-    server: { 'which.conf': 'location = /which { default_type text/plain; return 200 "$ms_which\\n"; }\n', ...extra.server },
-    files: { 'id.txt': `${id}\n`, ...extra.files },
+    server: {
+      'which.conf': 'location = /which { default_type text/plain; return 200 "$ms_which\\n"; }\nlocation = /which-file { default_type text/plain; try_files /marks/$ms_which.txt =404; }\n',
+      ...extra.server,
+    },
+    files: { 'id.txt': `${id}\n`, [`marks/${id}.txt`]: `${id}\n`, ...extra.files },
   });
+}
+
+/** What nginx answers for a markedGeneration: one id when consistent, else the mixture. */
+export async function servedGeneration(url: string): Promise<string> {
+  // A reload closes idle keep-alive connections: a request racing that is retried once.
+  const fetchOnce = async (u: string) => get(u).catch(async () => get(u));
+  const which = await fetchOnce(`${url}/which`);
+  const file = await fetchOnce(`${url}/id.txt`);
+  const marked = await fetchOnce(`${url}/which-file`);
+  const seen = [which.body.trim(), file.status === 200 ? file.body.trim() : `id.txt ${file.status}`, marked.status === 200 ? marked.body.trim() : `which-file ${marked.status}`];
+  return new Set(seen).size === 1 ? seen[0]! : `inconsistent: map ${seen[0]}, file ${seen[1]}, mapped file ${seen[2]}`;
 }
 
 export function tempDir(t: TestContext, prefix = 'mirrorsmith-test-'): string {

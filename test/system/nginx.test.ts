@@ -126,6 +126,7 @@ test('nginxTest and checkSite report nginx\'s verdict', async (t) => {
 // regenerate with UPDATE_NGINX_EXAMPLE=1 after changing the template.
 const EXAMPLE_SITE = {
   root: '/srv/mirrorsmith/out/current',
+  generationsDir: '/srv/mirrorsmith/out/generations',
   listen: '80',
   serverName: 'mirrors.example.org',
   accessLog: '/var/log/nginx/mirrorsmith.access.log',
@@ -146,7 +147,7 @@ test('nginx/mirrorsmith.conf.example matches the template and passes nginx -t in
   const prefix = path.join(out, 'p');
   fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
   const site = path.join(prefix, 'site.conf');
-  fs.writeFileSync(site, renderSite({ ...EXAMPLE_SITE, root: gen, accessLog: path.join(prefix, 'logs', 'access.log') }));
+  fs.writeFileSync(site, renderSite({ ...EXAMPLE_SITE, root: gen, generationsDir: path.dirname(gen), accessLog: path.join(prefix, 'logs', 'access.log') }));
   const main = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(main, `pid ${prefix}/nginx.pid;\nevents {}\nhttp {\n  include /etc/nginx/mime.types;\n  include ${site};\n}\n`);
   const res = await nginxTest(main, { prefixDir: prefix });
@@ -161,6 +162,11 @@ test('the site config refuses paths and names that would break nginx syntax', ()
   assert.match(ok, /^\s*include \/srv\/mirrorsmith\/out\/current\/nginx\/server\.d\/\*\.conf;$/m);
   assert.match(ok, /^\s*sendfile off;$/m);
   assert.match(ok, /^\s*open_file_cache off;$/m);
+  // Serving out/: fragments from current at load time, files from the generation they name.
+  const pinned = renderSite({ root: '/srv/mirrorsmith/out/current', generationsDir: '/srv/mirrorsmith/out/generations', listen: '80' });
+  assert.match(pinned, /^\s*root \/srv\/mirrorsmith\/out\/generations\/\$ms_generation;$/m);
+  assert.match(pinned, /^geo \$ms_generation \{ default "\.none"; \}\n\n(?:#.*\n)*include \/srv\/mirrorsmith\/out\/current\/nginx\/http\.d\/\*\.conf;$/m, 'the fallback comes before the fragments, which override it');
+  assert.throws(() => renderSite({ root: '/srv/out/current', generationsDir: '/srv/my out/generations', listen: '80' }), /generations dir .* cannot be used in nginx config/);
   for (const root of ['/srv/my out/current', '/srv/x;evil', '/srv/{x}', 'relative/out', '/srv/"q"', '/srv/$var']) {
     assert.throws(() => renderSite({ root, listen: '80' }), /cannot be used in nginx config/, root);
   }

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { currentGeneration, listGenerations, readHistory } from '../../pipelines/serve/generations.ts';
 import { run as publish, rollback } from '../../pipelines/stages/publish.ts';
 import { memoryLogger } from '../../pipelines/core/log.ts';
-import { get, makeGeneration, markedGeneration, stageContext, tempDir, testConfig, withNginx } from '../helpers/nginx.ts';
+import { get, makeGeneration, markedGeneration, servedGeneration, stageContext, tempDir, testConfig, withNginx } from '../helpers/nginx.ts';
 import { requireTool } from '../helpers/system.ts';
 
 const T = (n: number) => new Date(Date.UTC(2026, 10, 1, 0, n)).toISOString();
@@ -27,17 +27,16 @@ describe('publish stage with real nginx', () => {
     assert.equal(fs.readlinkSync(path.join(out, 'current')), 'generations/g1', 'relative link, so out/ can be rsynced');
 
     const nginx = (await withNginx(t, { outDir: out }))!;
-    assert.equal((await get(`${nginx.url}/id.txt`)).body, 'g1\n');
-    assert.equal((await get(`${nginx.url}/which`)).body, 'g1\n');
+    assert.equal(await servedGeneration(nginx.url), 'g1');
 
     markedGeneration(out, 'g2', T(2));
     const r2 = await publish(stageContext(config).ctx);
     assert.equal(r2.stats?.generation, 'g2');
     assert.equal(r2.stats?.previous, 'g1');
-    // Files switch with the symlink at once; the http-level map needs the reload.
-    assert.equal((await get(`${nginx.url}/id.txt`)).body, 'g2\n');
+    // Until it reloads, nginx answers from the generation whose maps it loaded: all of g1.
+    assert.equal(await servedGeneration(nginx.url), 'g1');
     await nginx.reload();
-    assert.equal((await get(`${nginx.url}/which`)).body, 'g2\n');
+    assert.equal(await servedGeneration(nginx.url), 'g2');
 
     // Nothing newer: a second publish is a no-op, not an error.
     const again = await publish(stageContext(config).ctx);
@@ -46,9 +45,9 @@ describe('publish stage with real nginx', () => {
 
     const back = await rollback(config, { log: memoryLogger(), signal: new AbortController().signal });
     assert.deepEqual([back.from, back.to, back.nginxTest], ['g2', 'g1', 'passed']);
-    assert.equal((await get(`${nginx.url}/id.txt`)).body, 'g1\n');
+    assert.equal(await servedGeneration(nginx.url), 'g2');
     await nginx.reload();
-    assert.equal((await get(`${nginx.url}/which`)).body, 'g1\n');
+    assert.equal(await servedGeneration(nginx.url), 'g1');
 
     // g2 was rolled back from: a plain publish does not bring it back, an explicit one does.
     assert.equal((await publish(stageContext(config).ctx)).counts.skipped, 1);
@@ -90,9 +89,9 @@ describe('publish stage with real nginx', () => {
       return true;
     });
     assert.equal(currentGeneration(out), 'good');
-    assert.equal((await get(`${nginx.url}/id.txt`)).body, 'good\n');
+    assert.equal(await servedGeneration(nginx.url), 'good');
     await nginx.reload();
-    assert.equal((await get(`${nginx.url}/which`)).body, 'good\n');
+    assert.equal(await servedGeneration(nginx.url), 'good');
 
     // http-level breakage is caught too (the check includes THIS generation's http.d).
     markedGeneration(out, 'broken-http', T(3), { http: { 'bad.conf': 'map $uri $x {\n' } });
@@ -100,7 +99,7 @@ describe('publish stage with real nginx', () => {
     assert.equal(currentGeneration(out), 'good');
     // The check never touches the running server's config.
     await nginx.reload();
-    assert.equal((await get(`${nginx.url}/which`)).body, 'good\n');
+    assert.equal(await servedGeneration(nginx.url), 'good');
   });
 
   test('shrink guard refuses a generation with far fewer hosts or repositories unless forced', async (t) => {
@@ -150,6 +149,37 @@ describe('publish stage with real nginx', () => {
     fs.mkdirSync(path.join(out, 'generations', 'g5', 'nginx'), { recursive: true });
     assert.equal((await publish(stageContext(config).ctx)).counts.skipped, 1);
     await assert.rejects(publish(stageContext(config, { options: { generation: 'g5' } }).ctx), /g5\/manifest\.json: missing \(the generation is incomplete\)/);
+  });
+
+  test('never prunes the generation a running nginx serves; the reload command records what nginx loaded', async (t) => {
+    if (!requireTool(t, 'nginx', 'nginx-light')) return;
+    const out = tempDir(t);
+    const config = testConfig(out, { output: { dir: out, keepGenerations: 1 } });
+    markedGeneration(out, 'g1', T(1));
+    await publish(stageContext(config).ctx);
+    const nginx = (await withNginx(t, { outDir: out }))!;
+    // Three publishes, no reload: nginx still serves g1, which must survive every prune.
+    for (const [i, id] of ['g2', 'g3', 'g4'].entries()) {
+      markedGeneration(out, id, T(2 + i));
+      const r = await publish(stageContext(config).ctx);
+      assert.equal(r.stats?.generation, id);
+      assert.equal(await servedGeneration(nginx.url), 'g1', `after publishing ${id}`);
+    }
+    // Without a reload command publish cannot see nginx reload: it kept everything live since.
+    assert.deepEqual(listGenerations(out).map((g) => g.id), ['g1', 'g2', 'g3', 'g4']);
+
+    // With one, it knows what nginx loaded: that one and current stay, the rest go.
+    const reloading = testConfig(out, { output: { dir: out, keepGenerations: 1 }, publish: { reloadCommand: ['kill', '-HUP', String(nginx.pid)] } });
+    markedGeneration(out, 'g5', T(6));
+    const r5 = await publish(stageContext(reloading).ctx);
+    assert.equal(r5.stats?.generation, 'g5');
+    let served = '';
+    for (let i = 0; i < 100 && served !== 'g5'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      served = await servedGeneration(nginx.url);
+    }
+    assert.equal(served, 'g5', 'the reload command reloaded nginx');
+    assert.deepEqual(listGenerations(out).map((g) => g.id), ['g5']);
   });
 
   test('a failing reload command switches current back', async (t) => {

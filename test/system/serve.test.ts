@@ -49,11 +49,15 @@ test('mirrorsmith serve follows publishes and stops on SIGINT', async (t) => {
   }
   assert.equal(which, 'g2\n', 'serve reloaded nginx after current switched');
   assert.match(stderr, /current switched to g2: nginx reloaded/);
+  // What this nginx loaded is on record, so publish never prunes it.
+  const record = () => JSON.parse(fs.readFileSync(path.join(out, '.loaded', `serve-${pid}.json`), 'utf8'));
+  assert.deepEqual([record().id, record().pid, record().gone], ['g2', pid, undefined]);
 
   child.kill('SIGINT');
   const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000))]);
   assert.equal(code, 0, stderr);
   assert.throws(() => process.kill(pid, 0), /ESRCH/, 'nginx master is gone');
+  assert.equal(record().gone, true, 'a stopped nginx holds no generation');
 });
 
 test('mirrorsmith serve rejects a bad port with exit 2', async (t) => {
