@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { resolvePath, type Config } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
-import { loadAsnCsv, loadCountryCsv } from '../build/geoip.ts';
+import { loadAsns, loadCountries } from '../build/geoip.ts';
 import { formatIp, parseCidr, parseIpv4 } from '../build/ip.ts';
 
 export interface ListAnswer {
@@ -189,7 +189,7 @@ export function pickExamples(gen: GenerationLists, inputs: ExampleInputs, repo: 
 
   const wanted = new Set(inputs.asns.map((a) => a.asn));
   if (wanted.size) {
-    const asnRanges = loadAsnCsv(ipv4Tables(config, config.geoip.asn), wanted).filter((r) => r.family === 4);
+    const asnRanges = loadAsns(ipv4Tables(config, config.geoip.asn), wanted).filter((r) => r.family === 4);
     for (const r of asnRanges) {
       const ip = inside(r.start, r.end);
       const a = ask(ip);
@@ -201,7 +201,9 @@ export function pickExamples(gen: GenerationLists, inputs: ExampleInputs, repo: 
   }
 
   const countries = new Map<string, Array<{ start: bigint; end: bigint }>>();
-  for (const r of loadCountryCsv(ipv4Tables(config, config.geoip.country))) {
+  for (const r of loadCountries(ipv4Tables(config, config.geoip.country), {
+    locations: config.geoip.countryLocations ? resolvePath(config, config.geoip.countryLocations) : undefined,
+  })) {
     if (r.family !== 4 || special(r.start)) continue;
     const list = countries.get(r.country) ?? [];
     if (list.length < 20) list.push(r); // a few ranges per country are plenty to find one outside every netblock
