@@ -90,9 +90,9 @@ export async function metricsText(f: Facts, gen: GenerationFigures, keyRepos: st
   ingested.inc({ result: 'accepted' }, f.data.ingestTotals.ok);
   ingested.inc({ result: 'rejected' }, f.data.ingestTotals.failed);
 
-  // The build runs this emitter last; only this file and report.json and manifest.json
-  // (written after every emitter, and describing them) are left out.
-  const covers = 'every file except metrics/mirrorsmith.prom, report.json and manifest.json, which are written after it';
+  // The build runs this emitter last; only this file and what the build writes after
+  // every emitter (the generation's id fragment, report.json, manifest.json) are left out.
+  const covers = 'every file except metrics/mirrorsmith.prom, nginx/http.d/00-generation.conf, report.json and manifest.json, which are written after it';
   g('mirrorsmith_generation_files', `Files in the generation this file belongs to: ${covers}.`).set(gen.files);
   g('mirrorsmith_generation_size_bytes', `Bytes in the generation this file belongs to: ${covers}.`).set(gen.bytes);
 

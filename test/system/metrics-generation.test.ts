@@ -21,9 +21,9 @@ function walk(dir: string, rel = ''): string[] {
   return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]));
 }
 
-const WRITTEN_AFTER = ['metrics/mirrorsmith.prom', 'report.json', 'manifest.json'];
+const WRITTEN_AFTER = ['metrics/mirrorsmith.prom', 'nginx/http.d/00-generation.conf', 'report.json', 'manifest.json'];
 
-test('generation files and bytes cover every file but the metrics file, report.json and manifest.json', async (t) => {
+test('generation files and bytes cover every file but the metrics file, the id fragment, report.json and manifest.json', async (t) => {
   assert.equal(EMITTERS.at(-1)?.name, 'metrics', 'the metrics emitter runs last');
   const { db } = await freshDb(t, 'pglite');
   await loadFixture(db);
@@ -43,7 +43,7 @@ test('generation files and bytes cover every file but the metrics file, report.j
     const fam = families.find((m) => m.name === name);
     assert.ok(fam, name);
     assert.equal(fam.type, 'GAUGE');
-    assert.match(fam.help, /every file except metrics\/mirrorsmith\.prom, report\.json and manifest\.json/);
+    assert.match(fam.help, /every file except metrics\/mirrorsmith\.prom, nginx\/http\.d\/00-generation\.conf, report\.json and manifest\.json/);
     return Number(fam.metrics[0]!.value);
   };
   assert.equal(one('mirrorsmith_generation_files'), covered.length);
