@@ -31,7 +31,7 @@ export interface DemoGeneration {
   out: string;
   /** The live generation's directory (out/generations/<id>). */
   current(): string;
-  /** registry → scan-master → build → publish; asserts exit 0. `full`: scan-master --full. */
+  /** registry → scan-master → build → publish, then reloads a serving nginx; asserts exit 0. `full`: scan-master --full. */
   publish(opts?: { full?: boolean }): Promise<RunOutcome>;
   /** nginx serving out/current (started on first call, stopped when the test ends). */
   serve(): Promise<RunningNginx>;
@@ -71,6 +71,9 @@ export async function demoGeneration(t: TestContext): Promise<DemoGeneration | n
         holder: 'test: demo generation',
       });
       assert.equal(outcome.exitCode, 0, JSON.stringify(outcome.records));
+      // A running nginx serves the generation it loaded until reloaded (as a
+      // deployment's publish.reloadCommand does).
+      if (nginx) await nginx.reload();
       return outcome;
     },
     async serve() {
