@@ -16,7 +16,17 @@ export const PH = {
   pubdate: '@@D@@',
   /** `fedora-41 arch = x86_64` or `(invalid) arch = (invalid)` in the 404 body */
   echo: '@@E@@',
+  /** where the weighted-first host of the lead group goes (its own lines are deleted by a second sub_filter) */
+  first: '@@F@@',
 } as const;
+
+/** Where a blob's lead group starts, for lists with weighted variants: see `mirrorlistBlob`. */
+export interface LeadSlot {
+  /** index into the hosts of the lead group's first host */
+  start: number;
+  /** number of hosts in the lead group */
+  size: number;
+}
 
 export const PROTOCOL_ORDER = ['https', 'http', 'ftp', 'rsync'] as const;
 export type Protocol = (typeof PROTOCOL_ORDER)[number];
@@ -43,13 +53,27 @@ export function hostUrls(h: FormatHost, protocols: readonly string[] | null, for
   return [];
 }
 
-/** Plain-text mirrorlist: `# repo = R arch = A <header words>` then one URL per line. */
-export function mirrorlistBlob(headerWords: string, hosts: readonly FormatHost[], protocols: readonly string[] | null): string {
+/** The lines one host contributes to a mirrorlist, each newline-first, with the path placeholder. */
+export function mirrorlistUnit(h: FormatHost, protocols: readonly string[] | null): string {
+  let out = '';
+  for (const u of hostUrls(h, protocols, 'mirrorlist')) out += `\n${u}/${PH.path}/`;
+  return out;
+}
+
+/**
+ * Plain-text mirrorlist: `# repo = R arch = A <header words>` then one URL per line.
+ * Each host's lines start with their newline, so the text of one host is a unique
+ * string nginx can delete (sub_filter with a mapped pattern) when a variant moves
+ * that host to `lead.start`, where `PH.first` stands.
+ */
+export function mirrorlistBlob(headerWords: string, hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): string {
   let out = `# repo = ${PH.repo} ${headerWords}`;
   if (protocols) out += `protocol = ${protocols.join(',')}`;
-  out += '\n';
-  for (const h of hosts) for (const u of hostUrls(h, protocols, 'mirrorlist')) out += `${u}/${PH.path}/\n`;
-  return out;
+  for (const [i, h] of hosts.entries()) {
+    if (lead && i === lead.start) out += PH.first;
+    out += mirrorlistUnit(h, protocols);
+  }
+  return out + '\n';
 }
 
 export function metalinkHeader(pubdate: string): string {
@@ -59,25 +83,58 @@ export function metalinkHeader(pubdate: string): string {
   );
 }
 
-/** Metalink 3.0 for repodata/repomd.xml; preference 100 decreasing per host (not per URL). */
-export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly string[] | null): string {
+/** The `<url>` lines of one host at one preference (a number, or an nginx variable for the emitter), each newline-first. */
+export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null, preference: number | string): string {
+  const priv = h.private ? ' mm0:private="True"' : '';
+  let out = '';
+  for (const u of hostUrls(h, protocols, 'metalink')) {
+    const p = schemeOf(u);
+    out += `\n    <url protocol="${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}/${PH.path}/repodata/repomd.xml</url>`;
+  }
+  return out;
+}
+
+/**
+ * Metalink 3.0 for repodata/repomd.xml; preference 100 decreasing per host (not per URL).
+ * With `lead`, the lead group's hosts are written one preference lower than their
+ * place (the variant's first host, inserted at `PH.first`, takes the lead group's
+ * first preference) and the groups after it continue below: order and strict
+ * decrease hold for every variant, with one preference value left out.
+ */
+export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): string {
   let doc = metalinkHeader(PH.pubdate);
   doc += ' <files>\n  <file name="repomd.xml">\n';
   doc += PH.head;
-  doc += '   <resources maxconnections="1">\n';
+  doc += '   <resources maxconnections="1">';
   let preference = 100;
-  for (const h of hosts) {
-    const urls = hostUrls(h, protocols, 'metalink');
-    if (!urls.length) continue;
-    const priv = h.private ? ' mm0:private="True"' : '';
-    for (const u of urls) {
-      const p = schemeOf(u);
-      doc += `    <url protocol="${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}/${PH.path}/repodata/repomd.xml</url>\n`;
+  for (const [i, h] of hosts.entries()) {
+    if (lead && i === lead.start) {
+      doc += PH.first;
+      preference = Math.max(preference - 1, 1);
     }
+    const unit = metalinkUnit(h, protocols, preference);
+    if (!unit) continue;
+    doc += unit;
     preference = Math.max(preference - 1, 1);
   }
-  doc += '   </resources>\n  </file>\n </files>\n</metalink>\n';
+  doc += '\n   </resources>\n  </file>\n </files>\n</metalink>\n';
   return doc;
+}
+
+/** The preference each host carries in a blob (as `metalinkBlob` writes it), and the one reserved for a variant's first host. */
+export function metalinkPreferences(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): { hosts: number[]; first: number } {
+  const out: number[] = [];
+  let preference = 100;
+  let first = 100;
+  for (const [i, h] of hosts.entries()) {
+    if (lead && i === lead.start) {
+      first = preference;
+      preference = Math.max(preference - 1, 1);
+    }
+    out.push(preference);
+    if (hostUrls(h, protocols, 'metalink').length) preference = Math.max(preference - 1, 1);
+  }
+  return { hosts: out, first };
 }
 
 function details(d: FileDetail, indent: string): string {
@@ -128,6 +185,27 @@ export function httpDate(d: Date): string {
 
 export function xmlEscape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+}
+
+/**
+ * A variant as nginx makes it: the first host's lines (`ins`, placeholders still in)
+ * at `PH.first`, and their copy in the lead group (`del`, matched case-insensitively
+ * like sub_filter does) removed.
+ */
+export function moveFirst(blob: string, del: string, ins: string): string {
+  let out = blob;
+  if (del) {
+    const lower = out.toLowerCase();
+    const needle = del.toLowerCase();
+    let kept = '';
+    let from = 0;
+    for (let at = lower.indexOf(needle); at >= 0; at = lower.indexOf(needle, from)) {
+      kept += out.slice(from, at);
+      from = at + del.length;
+    }
+    out = kept + out.slice(from);
+  }
+  return out.split(PH.first).join(ins);
 }
 
 /** What nginx sends, composed in JS: for tests and the reference path. */

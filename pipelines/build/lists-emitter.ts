@@ -14,7 +14,7 @@ import { COUNTRIES } from '../core/countries.ts';
 import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
-import { invalidRepoText, metalinkFailure } from './formats.ts';
+import { invalidRepoText, metalinkFailure, metalinkUnit, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
 const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
@@ -76,6 +76,14 @@ export function ngxString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
+/** ngxString of `text` with each marker turned into an nginx variable of ours (`${name}`), after escaping. */
+function ngxWithVars(text: string, vars: Record<string, string>): string {
+  let out = ngxString(text);
+  for (const [marker, name] of Object.entries(vars)) out = out.split(marker).join(`\${${checked(/^ms_[a-z0-9_]+$/, 'variable', name)}}`);
+  return out;
+}
+const PREF_MARK = '@@Q@@';
+
 function checked(re: RegExp, what: string, v: string): string {
   if (!re.test(v)) throw new Error(`refusing unsafe ${what} ${JSON.stringify(v.slice(0, 60))} in nginx config`);
   return v;
@@ -88,6 +96,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   gen.write('lists/invalid.mt', metalinkFailure(plan.failurePubdate, invalidRepoText(pairs).replace(/\n$/, '')));
 
   const cls = /^c\d+$/;
+  const variantKey = /^[0-9a-z]+\/\d+$/;
   const repoKeys = [
     ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
     ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
@@ -104,7 +113,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     rows: plan.repos.filter((r) => r.facts && r.facts.alt[i]).map((r) => ({ token: r.token, value: ngxString(r.facts!.alt[i]) })),
   }));
   const view = {
-    mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, 1) * 2))),
+    mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, plan.variants.length, 1) * 2))),
     trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
     geo4: plan.geo4.map((g) => ({ from: g.from, to: g.to, cls: checked(cls, 'class', g.cls) })),
     geo6: plan.geo6.map((g) => ({ cidr: g.cidr, cls: checked(cls, 'class', g.cls) })),
@@ -120,9 +129,19 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     failurePubdate: plan.failurePubdate,
     factRepos,
     altVars,
-    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(/^[0-9a-f]+$/, 'list', b.list), split: b.split })),
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(/^[0-9a-z]+$/, 'list', b.list), split: b.split })),
     splits: plan.splits,
-    firsts: plan.firsts.map((f) => ({ key: f.key, url: checked(SAFE.url, 'url', f.url) })),
+    firsts: plan.firsts.map((f) => ({ key: checked(variantKey, 'variant', f.key), url: checked(SAFE.url, 'url', f.url) })),
+    variants: plan.variants.map((v) => ({ key: checked(variantKey, 'variant', v.key), ref: checked(/^k[0-9a-z]+$/, 'ref', v.ref), preference: v.preference, first: v.first })),
+    // A moved host's lines: as the blob holds them (the sub_filter pattern that deletes
+    // them) and as inserted at PH.first (path and first preference filled in).
+    hostRefs: plan.hostRefs.map((r) => ({
+      ref: r.ref,
+      mlDel: ngxString(mirrorlistUnit(r.host, r.protocols)),
+      mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
+      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_fp' }),
+      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_p0', [PH.path]: 'ms_path' }),
+    })),
   };
   gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
 

@@ -4,9 +4,10 @@
 //
 // Representation (see docs/serving.md): a request resolves, through nginx maps,
 // (client class, repository's host-set signature, protocol set) → a list id L and a
-// split_clients block; the file lists/o/<L>/<variant>.{ml,mt} holds the ordered
-// host URLs with placeholders that sub_filter fills with the repository's path,
-// header and repomd.xml facts. Identical orderings are stored once.
+// split_clients block; the file lists/o/<L>.{ml,mt} holds the ordered host URLs with
+// placeholders that sub_filter fills with the repository's path, header and
+// repomd.xml facts, and the variant's first host, which a second (mapped) sub_filter
+// pattern deletes from its place in the lead group. Identical orderings are stored once.
 import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
@@ -14,7 +15,7 @@ import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
 import { select, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, mirrorlistBlob, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
 /** Protocol sets a client may ask for with protocol=; anything else is a 400. */
@@ -73,6 +74,10 @@ export interface ListPlan {
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /** `${L}/${variant}` → first http(s) base URL, for redirect=1. */
   firsts: Array<{ key: string; url: string }>;
+  /** `${L}/${variant}` → the host nginx moves to PH.first (its text ref) and its preferences: in the blob, and as first. */
+  variants: Array<{ key: string; ref: string; preference: number; first: number }>;
+  /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves. */
+  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null }>;
   /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
@@ -308,13 +313,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     index.classes[cls].keys.push(qk);
   }
 
-  // Variants per list: blobs, split_clients profiles, redirect targets.
+  // Variants per list: one blob per list and format, split_clients profiles, and per
+  // variant which host nginx moves to the front of the lead group (PH.first).
   const splitsByProfile = new Map<string, string>();
   const splits: ListPlan['splits'] = [];
   const listSplit = new Map<string, string>();
+  const listId = new Map<string, string>();
   const firsts: ListPlan['firsts'] = [];
+  const variants: ListPlan['variants'] = [];
+  const hostRefs: ListPlan['hostRefs'] = [];
+  const refOf = new Map<string, string>();
   let blobFiles = 0;
   for (const L of [...lists.keys()].sort()) {
+    const id = listId.size.toString(36);
+    listId.set(L, id);
     const { sel, categoryId, protocols } = lists.get(L)!;
     const lead = sel.groups.findIndex((g) => g.hosts.length > 1);
     const plan = lead < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[lead].hosts.map((id) => (sel.groups[lead].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
@@ -326,26 +338,46 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
       splits.push({ name: split, buckets: buckets(plan.units) });
     }
     listSplit.set(L, split);
-    index.lists[L] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
+    index.lists[id] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
+    // One weighted shuffle per group; a variant only changes the lead group's first host.
+    const fixed = sel.groups.map((g, gi) => weightedShuffle(g.hosts, (id) => (g.weighted ? world.hosts.get(id)!.weight : 1), seededRandom(`${L}|${gi}`)));
+    const start = fixed.slice(0, Math.max(lead, 0)).reduce((n, g) => n + g.length, 0);
+    const fhost = (id: number): FormatHost => {
+      const h = hosts.get(id)!;
+      return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
+    };
+    const moving = plan.first.length > 1;
+    const order = fixed.flat();
+    const fhosts = order.map(fhost);
+    const slot = moving ? { start, size: fixed[lead].length } : undefined;
+    const ml = mirrorlistBlob(sel.header, fhosts, protocols, slot);
+    const mt = metalinkBlob(fhosts, protocols, slot);
+    put(`lists/o/${id}.ml`, ml);
+    put(`lists/o/${id}.mt`, mt);
+    blobFiles += 2;
+    const prefs = metalinkPreferences(fhosts, protocols, slot);
     for (const [j, firstIdx] of plan.first.entries()) {
-      const order: number[] = [];
-      for (const [gi, g] of sel.groups.entries()) {
-        const rand = seededRandom(`${L}|${j}|${gi}`);
-        const w = (id: number) => (g.weighted ? world.hosts.get(id)!.weight : 1);
-        if (gi === lead) {
-          const head = g.hosts[firstIdx];
-          order.push(head, ...weightedShuffle(g.hosts.filter((id) => id !== head), w, rand));
-        } else order.push(...weightedShuffle(g.hosts, w, rand));
+      const head = lead < 0 ? order[0] : sel.groups[lead].hosts[firstIdx];
+      const variantOrder = moving ? [...order.slice(0, start), head, ...order.slice(start).filter((x) => x !== head)] : order;
+      const first = firstHttpUrl(variantOrder.map(fhost), protocols);
+      if (first) firsts.push({ key: `${id}/${j}`, url: first });
+      if (!moving) continue;
+      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}`;
+      let ref = refOf.get(refKey);
+      const fh = fhost(head);
+      if (!ref) {
+        ref = `k${refOf.size.toString(36)}`;
+        refOf.set(refKey, ref);
+        hostRefs.push({ ref, host: fh, protocols });
       }
-      const fhosts: FormatHost[] = order.map((id) => {
-        const h = hosts.get(id)!;
-        return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
-      });
-      put(`lists/o/${L}/${j}.ml`, mirrorlistBlob(sel.header, fhosts, protocols));
-      put(`lists/o/${L}/${j}.mt`, metalinkBlob(fhosts, protocols));
-      blobFiles += 2;
-      const first = firstHttpUrl(fhosts, protocols);
-      if (first) firsts.push({ key: `${L}/${j}`, url: first });
+      const fp = prefs.hosts[order.indexOf(head)];
+      // sub_filter deletes every case-insensitive occurrence: the host's text must be unique in the blob.
+      const unique = (blob: string, text: string) => !text || blob.toLowerCase().split(text.toLowerCase()).length === 2;
+      if (!unique(ml, mirrorlistUnit(fh, protocols)) || !unique(mt, metalinkUnit(fh, protocols, fp))) {
+        notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
+        continue;
+      }
+      variants.push({ key: `${id}/${j}`, ref, preference: fp, first: prefs.first });
     }
   }
 
@@ -358,7 +390,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     seenCls.add(cls);
     const ids = classLists.get(qk)!;
     sigProto.forEach((sp, i) => {
-      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: ids[i], split: listSplit.get(ids[i])! });
+      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: listId.get(ids[i])!, split: listSplit.get(ids[i])! });
     });
   }
   const geo4 = geoRanges(parts.find((p) => p.family === 4)!.segments, clsOf);
@@ -396,7 +428,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, hostRefs, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */
