@@ -10,6 +10,8 @@ export const PH = {
   repo: '@@R@@',
   /** directory below the category top, e.g. `releases/41/Everything/x86_64/os` */
   path: '@@P@@',
+  /** metalink URL end: `/<path>/repodata/repomd.xml</url>` (one placeholder per URL keeps blobs small and nginx's match count low) */
+  urlTail: '@@M@@',
   /** metalink <mm0:timestamp>/<size>/<verification> and <mm0:alternates> */
   head: '@@H@@',
   /** metalink pubdate */
@@ -89,7 +91,7 @@ export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null,
   let out = '';
   for (const u of hostUrls(h, protocols, 'metalink')) {
     const p = schemeOf(u);
-    out += `\n    <url protocol="${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}/${PH.path}/repodata/repomd.xml</url>`;
+    out += `\n    <url protocol="${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}${PH.urlTail}`;
   }
   return out;
 }
@@ -178,6 +180,11 @@ export function invalidRepoText(pairs: ReadonlyArray<readonly [string, string]>)
   return s;
 }
 
+/** What PH.urlTail stands for. */
+export function metalinkUrlTail(path: string): string {
+  return `/${path}/repodata/repomd.xml</url>`;
+}
+
 /** RFC 1123 date as MirrorManager writes pubdate. */
 export function httpDate(d: Date): string {
   return d.toUTCString();
@@ -211,6 +218,7 @@ export function moveFirst(blob: string, del: string, ins: string): string {
 /** What nginx sends, composed in JS: for tests and the reference path. */
 export function compose(blob: string, values: Partial<Record<keyof typeof PH, string>>): string {
   let out = blob;
+  if (values.path !== undefined && values.urlTail === undefined) values = { ...values, urlTail: metalinkUrlTail(values.path) };
   for (const [k, ph] of Object.entries(PH) as Array<[keyof typeof PH, string]>) {
     if (values[k] !== undefined) out = out.split(ph).join(values[k]);
   }

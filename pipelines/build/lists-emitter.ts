@@ -14,7 +14,7 @@ import { COUNTRIES } from '../core/countries.ts';
 import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
-import { invalidRepoText, metalinkFailure, metalinkUnit, mirrorlistUnit, PH } from './formats.ts';
+import { invalidRepoText, metalinkFailure, metalinkUnit, metalinkUrlTail, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
 const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
@@ -79,9 +79,10 @@ export function ngxString(s: string): string {
 /** ngxString of `text` with each marker turned into an nginx variable of ours (`${name}`), after escaping. */
 function ngxWithVars(text: string, vars: Record<string, string>): string {
   let out = ngxString(text);
-  for (const [marker, name] of Object.entries(vars)) out = out.split(marker).join(`\${${checked(/^ms_[a-z0-9_]+$/, 'variable', name)}}`);
+  for (const [marker, name] of Object.entries(vars)) out = out.split(marker).join(ngxVar(name));
   return out;
 }
+const ngxVar = (name: string) => `\${${checked(/^ms_[a-z0-9_]+$/, 'variable', name)}}`;
 const PREF_MARK = '@@Q@@';
 
 function checked(re: RegExp, what: string, v: string): string {
@@ -140,7 +141,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
       mlDel: ngxString(mirrorlistUnit(r.host, r.protocols)),
       mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
       mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_fp' }),
-      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_p0', [PH.path]: 'ms_path' }),
+      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_p0' }).split(PH.urlTail).join(metalinkUrlTail(ngxVar('ms_path'))),
     })),
   };
   gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
@@ -165,7 +166,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     serverTpl({
       formats: [
         { uri: '/mirrorlist', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
-        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })) },
+        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: metalinkUrlTail(ngxVar('ms_path')) },
       ],
     }),
   );
