@@ -98,6 +98,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
 
   const cls = /^c\d+$/;
   const variantKey = /^[0-9a-z]+\/\d+$/;
+  const listId = /^[0-9a-z]+$/;
   const repoKeys = [
     ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
     ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
@@ -130,14 +131,17 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     failurePubdate: plan.failurePubdate,
     factRepos,
     altVars,
-    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(/^[0-9a-z]+$/, 'list', b.list), split: b.split })),
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list), split: b.split })),
     splits: plan.splits,
-    firsts: plan.firsts.map((f) => ({ key: checked(variantKey, 'variant', f.key), url: checked(SAFE.url, 'url', f.url) })),
-    variants: plan.variants.map((v) => ({ key: checked(variantKey, 'variant', v.key), ref: checked(/^k[0-9a-z]+$/, 'ref', v.ref), preference: v.preference, first: v.first })),
+    firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
+    firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.after) })),
+    variants: plan.variants.map((v) => ({ key: checked(variantKey, 'variant', v.key), ref: checked(/^k[0-9a-z]+$/, 'ref', v.ref), preference: v.preference })),
+    leadPreferences: plan.leadPreferences.map((l) => ({ list: checked(listId, 'list', l.list), preference: l.preference })),
     // A moved host's lines: as the blob holds them (the sub_filter pattern that deletes
     // them) and as inserted at PH.first (path and first preference filled in).
     hostRefs: plan.hostRefs.map((r) => ({
       ref: r.ref,
+      url: r.url ? checked(SAFE.url, 'url', r.url) : '',
       mlDel: ngxString(mirrorlistUnit(r.host, r.protocols)),
       mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
       mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_fp' }),

@@ -72,12 +72,18 @@ export interface ListPlan {
   /** `${cls}|${sig}|${proto}` → `${L}/${splitVar}` */
   blobs: Array<{ key: string; list: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
-  /** `${L}/${variant}` → first http(s) base URL, for redirect=1. */
-  firsts: Array<{ key: string; url: string }>;
-  /** `${L}/${variant}` → the host nginx moves to PH.first (its text ref) and its preferences: in the blob, and as first. */
-  variants: Array<{ key: string; ref: string; preference: number; first: number }>;
-  /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves. */
-  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null }>;
+  /**
+   * redirect=1 (the first http(s) base URL of the variant), per list: among the hosts
+   * before the lead slot (all hosts of a list without variants), else the moved host's
+   * (hostRefs url), else among the hosts from the lead slot on.
+   */
+  firsts: Array<{ list: string; before: string; after: string }>;
+  /** `${L}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
+  variants: Array<{ key: string; ref: string; preference: number }>;
+  /** List → the preference its moved host takes at PH.first (metalink). */
+  leadPreferences: Array<{ list: string; preference: number }>;
+  /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves; url: its first http(s) URL or ''. */
+  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; url: string }>;
   /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
@@ -321,6 +327,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   const listId = new Map<string, string>();
   const firsts: ListPlan['firsts'] = [];
   const variants: ListPlan['variants'] = [];
+  const leadPreferences: ListPlan['leadPreferences'] = [];
   const hostRefs: ListPlan['hostRefs'] = [];
   const refOf = new Map<string, string>();
   let blobFiles = 0;
@@ -356,19 +363,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     put(`lists/o/${id}.mt`, mt);
     blobFiles += 2;
     const prefs = metalinkPreferences(fhosts, protocols, slot);
+    const before = firstHttpUrl(moving ? fhosts.slice(0, start) : fhosts, protocols) ?? '';
+    const after = moving ? (firstHttpUrl(fhosts.slice(start), protocols) ?? '') : '';
+    if (before || after) firsts.push({ list: id, before, after });
+    if (moving) leadPreferences.push({ list: id, preference: prefs.first });
     for (const [j, firstIdx] of plan.first.entries()) {
-      const head = lead < 0 ? order[0] : sel.groups[lead].hosts[firstIdx];
-      const variantOrder = moving ? [...order.slice(0, start), head, ...order.slice(start).filter((x) => x !== head)] : order;
-      const first = firstHttpUrl(variantOrder.map(fhost), protocols);
-      if (first) firsts.push({ key: `${id}/${j}`, url: first });
       if (!moving) continue;
+      const head = sel.groups[lead].hosts[firstIdx];
       const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}`;
       let ref = refOf.get(refKey);
       const fh = fhost(head);
       if (!ref) {
         ref = `k${refOf.size.toString(36)}`;
         refOf.set(refKey, ref);
-        hostRefs.push({ ref, host: fh, protocols });
+        hostRefs.push({ ref, host: fh, protocols, url: firstHttpUrl([fh], protocols) ?? '' });
       }
       const fp = prefs.hosts[order.indexOf(head)];
       // sub_filter deletes every case-insensitive occurrence: the host's text must be unique in the blob.
@@ -377,7 +385,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }
-      variants.push({ key: `${id}/${j}`, ref, preference: fp, first: prefs.first });
+      variants.push({ key: `${id}/${j}`, ref, preference: fp });
     }
   }
 
@@ -428,7 +436,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, hostRefs, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, leadPreferences, hostRefs, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */

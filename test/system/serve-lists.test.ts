@@ -423,6 +423,16 @@ describe('mirrorlists and metalinks served by the real nginx', () => {
     const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=3.3.3.3&redirect=1');
     assert.equal(redir.status, 302);
     assert.equal(redir.headers.get('location'), 'https://priv-dept.example/pub/fedora/linux/releases/41/Everything/x86_64/os/');
+    // …and when the weighted variant picks the first host (moved to the front by nginx), to that host.
+    const brFirst = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=186.1.1.1&redirect=1');
+      assert.equal(r.status, 302);
+      const host = new URL(r.headers.get('location')!).hostname;
+      assert.ok(['br-big.example', 'br-small.example'].includes(host), host);
+      brFirst.add(host);
+    }
+    assert.ok(brFirst.has('br-big.example'));
     // An alias answers like its target; another arch has its own path.
     const alias = await get('/mirrorlist?repo=fedora-alias&arch=x86_64&ip=3.3.3.3');
     assertGroups(hostsOf(alias.body), reference('3.3.3.3'), 'alias');
