@@ -10,8 +10,10 @@ export const PH = {
   repo: '@@R@@',
   /** directory below the category top, e.g. `releases/41/Everything/x86_64/os` */
   path: '@@P@@',
-  /** metalink URL end: `/<path>/repodata/repomd.xml</url>` (one placeholder per URL keeps blobs small and nginx's match count low) */
+  /** metalink: the end of the last URL, `/<path>/repodata/repomd.xml</url>` */
   urlTail: '@@M@@',
+  /** metalink: the end of a URL and the start of the next, `/<path>/repodata/repomd.xml</url>\n    <url protocol="` (one match per URL line, and the fixed text stays out of the blobs) */
+  join: '@@J@@',
   /** metalink <mm0:timestamp>/<size>/<verification> and <mm0:alternates> */
   head: '@@H@@',
   /** metalink pubdate */
@@ -85,15 +87,34 @@ export function metalinkHeader(pubdate: string): string {
   );
 }
 
-/** The `<url>` lines of one host at one preference (a number, or an nginx variable for the emitter), each newline-first. */
-export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null, preference: number | string): string {
+const URL_OPEN = '\n    <url protocol="';
+
+/** One `<url>` line of a metalink without its opening `\n    <url protocol="` and its end (PH.join / PH.urlTail stand for those). */
+function metalinkBodies(h: FormatHost, protocols: readonly string[] | null, preference: number | string): string[] {
   const priv = h.private ? ' mm0:private="True"' : '';
-  let out = '';
-  for (const u of hostUrls(h, protocols, 'metalink')) {
+  return hostUrls(h, protocols, 'metalink').map((u) => {
     const p = schemeOf(u);
-    out += `\n    <url protocol="${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}${PH.urlTail}`;
-  }
-  return out;
+    return `${p}" type="${p}" location="${(h.country ?? '').toUpperCase()}" preference="${preference}"${priv}>${xmlEscape(u)}`;
+  });
+}
+
+/**
+ * The text of one host's `<url>` lines in a metalink blob, at one preference (a number, or a
+ * marker the emitter turns into an nginx variable): as inserted at PH.first (`insert`,
+ * always followed by more lines), or as it stands in the blob for deletion — with the
+ * join after it (`inner`) or, for the blob's last host, the join before it (`last`).
+ */
+export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null, preference: number | string, role: 'insert' | 'inner' | 'last'): string {
+  const bodies = metalinkBodies(h, protocols, preference);
+  if (!bodies.length) return '';
+  const text = bodies.join(PH.join);
+  return role === 'last' ? PH.join + text : text + PH.join;
+}
+
+/** Index of the last host with a metalink URL (the one whose unit is `last`), -1 when none. */
+export function metalinkLastHost(hosts: readonly FormatHost[], protocols: readonly string[] | null): number {
+  for (let i = hosts.length - 1; i >= 0; i--) if (hostUrls(hosts[i], protocols, 'metalink').length) return i;
+  return -1;
 }
 
 /**
@@ -109,16 +130,22 @@ export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly s
   doc += PH.head;
   doc += '   <resources maxconnections="1">';
   let preference = 100;
+  let lines = 0;
+  let slot = false;
   for (const [i, h] of hosts.entries()) {
     if (lead && i === lead.start) {
-      doc += PH.first;
+      slot = true;
       preference = Math.max(preference - 1, 1);
     }
-    const unit = metalinkUnit(h, protocols, preference);
-    if (!unit) continue;
-    doc += unit;
+    const bodies = metalinkBodies(h, protocols, preference);
+    if (!bodies.length) continue;
+    for (const body of bodies) {
+      doc += (lines++ ? PH.join : URL_OPEN) + (slot ? PH.first : '') + body;
+      slot = false;
+    }
     preference = Math.max(preference - 1, 1);
   }
+  if (lines) doc += PH.urlTail;
   doc += '\n   </resources>\n  </file>\n </files>\n</metalink>\n';
   return doc;
 }
@@ -185,6 +212,11 @@ export function metalinkUrlTail(path: string): string {
   return `/${path}/repodata/repomd.xml</url>`;
 }
 
+/** What PH.join stands for. */
+export function metalinkJoin(path: string): string {
+  return metalinkUrlTail(path) + URL_OPEN;
+}
+
 /** RFC 1123 date as MirrorManager writes pubdate. */
 export function httpDate(d: Date): string {
   return d.toUTCString();
@@ -218,7 +250,7 @@ export function moveFirst(blob: string, del: string, ins: string): string {
 /** What nginx sends, composed in JS: for tests and the reference path. */
 export function compose(blob: string, values: Partial<Record<keyof typeof PH, string>>): string {
   let out = blob;
-  if (values.path !== undefined && values.urlTail === undefined) values = { ...values, urlTail: metalinkUrlTail(values.path) };
+  if (values.path !== undefined) values = { urlTail: metalinkUrlTail(values.path), join: metalinkJoin(values.path), ...values };
   for (const [k, ph] of Object.entries(PH) as Array<[keyof typeof PH, string]>) {
     if (values[k] !== undefined) out = out.split(ph).join(values[k]);
   }

@@ -14,7 +14,7 @@ import { COUNTRIES } from '../core/countries.ts';
 import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
-import { invalidRepoText, metalinkFailure, metalinkUnit, metalinkUrlTail, mirrorlistUnit, PH } from './formats.ts';
+import { invalidRepoText, metalinkFailure, metalinkJoin, metalinkUnit, metalinkUrlTail, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
 const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
@@ -144,8 +144,8 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
       url: r.url ? checked(SAFE.url, 'url', r.url) : '',
       mlDel: ngxString(mirrorlistUnit(r.host, r.protocols)),
       mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
-      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_fp' }),
-      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK), { [PREF_MARK]: 'ms_p0' }).split(PH.urlTail).join(metalinkUrlTail(ngxVar('ms_path'))),
+      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, r.last ? 'last' : 'inner'), { [PREF_MARK]: 'ms_fp' }),
+      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, 'insert'), { [PREF_MARK]: 'ms_p0' }).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
     })),
   };
   gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
@@ -170,7 +170,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     serverTpl({
       formats: [
         { uri: '/mirrorlist', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
-        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: metalinkUrlTail(ngxVar('ms_path')) },
+        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: ngxWithVars(metalinkUrlTail(PH.path), { [PH.path]: 'ms_path' }), join: ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }) },
       ],
     }),
   );

@@ -15,7 +15,7 @@ import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
 import { select, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
 /** Protocol sets a client may ask for with protocol=; anything else is a 400. */
@@ -83,7 +83,7 @@ export interface ListPlan {
   /** List → the preference its moved host takes at PH.first (metalink). */
   leadPreferences: Array<{ list: string; preference: number }>;
   /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves; url: its first http(s) URL or ''. */
-  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; url: string }>;
+  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; last: boolean; url: string }>;
   /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
@@ -363,6 +363,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     put(`lists/o/${id}.mt`, mt);
     blobFiles += 2;
     const prefs = metalinkPreferences(fhosts, protocols, slot);
+    const lastHost = metalinkLastHost(fhosts, protocols);
     const before = firstHttpUrl(moving ? fhosts.slice(0, start) : fhosts, protocols) ?? '';
     const after = moving ? (firstHttpUrl(fhosts.slice(start), protocols) ?? '') : '';
     if (before || after) firsts.push({ list: id, before, after });
@@ -370,18 +371,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     for (const [j, firstIdx] of plan.first.entries()) {
       if (!moving) continue;
       const head = sel.groups[lead].hosts[firstIdx];
-      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}`;
+      // The blob's last host is deleted with the join before it (formats.ts metalinkUnit).
+      const last = order.indexOf(head) === lastHost;
+      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${last}`;
       let ref = refOf.get(refKey);
       const fh = fhost(head);
       if (!ref) {
         ref = `k${refOf.size.toString(36)}`;
         refOf.set(refKey, ref);
-        hostRefs.push({ ref, host: fh, protocols, url: firstHttpUrl([fh], protocols) ?? '' });
+        hostRefs.push({ ref, host: fh, protocols, last, url: firstHttpUrl([fh], protocols) ?? '' });
       }
       const fp = prefs.hosts[order.indexOf(head)];
       // sub_filter deletes every case-insensitive occurrence: the host's text must be unique in the blob.
       const unique = (blob: string, text: string) => !text || blob.toLowerCase().split(text.toLowerCase()).length === 2;
-      if (!unique(ml, mirrorlistUnit(fh, protocols)) || !unique(mt, metalinkUnit(fh, protocols, fp))) {
+      if (!unique(ml, mirrorlistUnit(fh, protocols)) || !unique(mt, metalinkUnit(fh, protocols, fp, last ? 'last' : 'inner'))) {
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }

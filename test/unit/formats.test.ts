@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, moveFirst, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
+import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, moveFirst, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
 import type { FileDetail } from '../../pipelines/build/snapshot.ts';
 
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/build/golden');
@@ -53,7 +53,7 @@ test('error bodies: invalid repo lists the valid pairs sorted; metalink wraps me
 });
 
 test('one blob per list: moving any lead-group host to PH.first gives that variant (mirrorlist byte for byte; metalink in order, preference strictly decreasing)', () => {
-  const lead = { start: 1, size: 3 };
+  for (const lead of [{ start: 1, size: 3 }, { start: 2, size: 3 }, { start: 0, size: 5 }]) {
   const mlBlob = mirrorlistBlob('country = US ', hosts, null, lead);
   const mtBlob = metalinkBlob(hosts, null, lead);
   const prefs = metalinkPreferences(hosts, null, lead);
@@ -62,7 +62,8 @@ test('one blob per list: moving any lead-group host to PH.first gives that varia
     const order = [...hosts.slice(0, lead.start), hosts[k], ...hosts.slice(lead.start).filter((_, i) => i + lead.start !== k)];
     const ml = moveFirst(mlBlob, mirrorlistUnit(hosts[k], null), mirrorlistUnit(hosts[k], null));
     assert.equal(compose(ml, repo), compose(mirrorlistBlob('country = US ', order, null), repo), `variant ${k}`);
-    const mt = compose(moveFirst(mtBlob, metalinkUnit(hosts[k], null, prefs.hosts[k]), metalinkUnit(hosts[k], null, prefs.first)), { ...repo, pubdate: 'd', head: '' });
+    const role = k === metalinkLastHost(hosts, null) ? 'last' : 'inner';
+    const mt = compose(moveFirst(mtBlob, metalinkUnit(hosts[k], null, prefs.hosts[k], role), metalinkUnit(hosts[k], null, prefs.first, 'insert')), { ...repo, pubdate: 'd', head: '' });
     const want = urlsOf(compose(metalinkBlob(order, null), { ...repo, pubdate: 'd', head: '' }));
     const got = urlsOf(mt);
     assert.deepEqual(got.map((u) => u.url), want.map((u) => u.url), `metalink variant ${k}: order`);
@@ -70,6 +71,8 @@ test('one blob per list: moving any lead-group host to PH.first gives that varia
     const perHost = [...new Map(got.map((u) => [new URL(u.url).host, u.pref])).values()];
     assert.ok(perHost.every((p, i) => i === 0 || p < perHost[i - 1]), `metalink variant ${k}: ${perHost.join(' ')}`);
     assert.doesNotMatch(mt, /@@/);
+    assert.equal(mt.split('<url ').length, want.length + 1);
+  }
   }
   // Without a lead slot the blob is the plain list.
   assert.equal(compose(moveFirst(mirrorlistBlob('x ', hosts, null), '', ''), repo), compose(mirrorlistBlob('x ', hosts, null), repo));
