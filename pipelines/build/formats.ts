@@ -70,14 +70,20 @@ export function mirrorlistUnit(h: FormatHost, protocols: readonly string[] | nul
  * string nginx can delete (sub_filter with a mapped pattern) when a variant moves
  * that host to `lead.start`, where `PH.first` stands.
  */
-export function mirrorlistBlob(headerWords: string, hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): string {
-  let out = `# repo = ${PH.repo} ${headerWords}`;
-  if (protocols) out += `protocol = ${protocols.join(',')}`;
+export function mirrorlistBlob(headerWords: string | null, hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): string {
+  // headerWords null: nginx puts them in with the repository (PH.repo → `R arch = A <words>`).
+  let out = `# repo = ${PH.repo}`;
+  if (headerWords !== null) out += ` ${mirrorlistHeaderWords(headerWords, protocols)}`;
   for (const [i, h] of hosts.entries()) {
     if (lead && i === lead.start) out += PH.first;
     out += mirrorlistUnit(h, protocols);
   }
   return out + '\n';
+}
+
+/** What follows `# repo = R arch = A ` in a mirrorlist header. */
+export function mirrorlistHeaderWords(headerWords: string, protocols: readonly string[] | null): string {
+  return protocols ? `${headerWords}protocol = ${protocols.join(',')}` : headerWords;
 }
 
 export function metalinkHeader(pubdate: string): string {
@@ -124,12 +130,12 @@ export function metalinkLastHost(hosts: readonly FormatHost[], protocols: readon
  * first preference) and the groups after it continue below: order and strict
  * decrease hold for every variant, with one preference value left out.
  */
-export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): string {
+export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot, firstPreference = 100): string {
   let doc = metalinkHeader(PH.pubdate);
   doc += ' <files>\n  <file name="repomd.xml">\n';
   doc += PH.head;
   doc += '   <resources maxconnections="1">';
-  let preference = 100;
+  let preference = firstPreference;
   let lines = 0;
   let slot = false;
   for (const [i, h] of hosts.entries()) {
@@ -151,10 +157,10 @@ export function metalinkBlob(hosts: readonly FormatHost[], protocols: readonly s
 }
 
 /** The preference each host carries in a blob (as `metalinkBlob` writes it), and the one reserved for a variant's first host. */
-export function metalinkPreferences(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot): { hosts: number[]; first: number } {
+export function metalinkPreferences(hosts: readonly FormatHost[], protocols: readonly string[] | null, lead?: LeadSlot, firstPreference = 100): { hosts: number[]; first: number } {
   const out: number[] = [];
-  let preference = 100;
-  let first = 100;
+  let preference = firstPreference;
+  let first = firstPreference;
   for (const [i, h] of hosts.entries()) {
     if (lead && i === lead.start) {
       first = preference;

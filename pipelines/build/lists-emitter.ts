@@ -99,6 +99,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   const cls = /^c\d+$/;
   const variantKey = /^[0-9a-z]+\/\d+$/;
   const listId = /^[0-9a-z]+$/;
+  const blobId = /^b[0-9a-z]+$/;
   const repoKeys = [
     ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
     ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
@@ -134,7 +135,14 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list), split: b.split })),
     splits: plan.splits,
     firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
-    firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.after) })),
+    firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),
+    listRows: plan.listRows.map((l) => ({ list: checked(listId, 'list', l.list), blob: checked(blobId, 'blob', l.blob), prefix: l.prefix ? checked(/^p[0-9a-z]+$/, 'prefix', l.prefix) : '', header: ngxString(l.header) })),
+    // The hosts before a list's lead group, inserted at PH.first (preference 100 down).
+    prefixes: plan.prefixes.map((x) => ({
+      key: x.key,
+      ml: ngxWithVars(x.hosts.map((h) => mirrorlistUnit(h, x.protocols)).join(''), { [PH.path]: 'ms_path' }),
+      mt: ngxWithVars(x.hosts.map((h, i) => metalinkUnit(h, x.protocols, Math.max(100 - i, 1), 'insert')).join(''), {}).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
+    })),
     variants: plan.variants.map((v) => ({ key: checked(variantKey, 'variant', v.key), ref: checked(/^k[0-9a-z]+$/, 'ref', v.ref), preference: v.preference })),
     leadPreferences: plan.leadPreferences.map((l) => ({ list: checked(listId, 'list', l.list), preference: l.preference })),
     // A moved host's lines: as the blob holds them (the sub_filter pattern that deletes

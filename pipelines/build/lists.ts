@@ -13,9 +13,9 @@ import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
 import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
-import { select, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
+import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
 /** Protocol sets a client may ask for with protocol=; anything else is a 400. */
@@ -73,13 +73,16 @@ export interface ListPlan {
   blobs: Array<{ key: string; list: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /**
-   * redirect=1 (the first http(s) base URL of the variant), per list: among the hosts
-   * before the lead slot (all hosts of a list without variants), else the moved host's
-   * (hostRefs url), else among the hosts from the lead slot on.
+   * redirect=1 (the first http(s) base URL of the variant): a list's prefix (`before`),
+   * else the moved host's (hostRefs url), else its blob's (`after`, keyed by blob id).
    */
   firsts: Array<{ list: string; before: string; after: string }>;
   /** `${L}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
   variants: Array<{ key: string; ref: string; preference: number }>;
+  /** List → its blob, the prefix nginx inserts at PH.first before the moved host, and its mirrorlist header words. */
+  listRows: Array<{ list: string; blob: string; prefix: string; header: string }>;
+  /** The hosts before a list's lead group (in order, preference 100 down) in one category and protocol set. */
+  prefixes: Array<{ key: string; hosts: FormatHost[]; protocols: string[] | null }>;
   /** List → the preference its moved host takes at PH.first (metalink). */
   leadPreferences: Array<{ list: string; preference: number }>;
   /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves; url: its first http(s) URL or ''. */
@@ -319,8 +322,12 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     index.classes[cls].keys.push(qk);
   }
 
-  // Variants per list: one blob per list and format, split_clients profiles, and per
-  // variant which host nginx moves to the front of the lead group (PH.first).
+  // Each list (one distinct answer) = its hosts before the lead group (single-host
+  // groups: netblock, ASN, a one-mirror country…), which nginx inserts from a map, and a
+  // shared blob from the lead group on, whose variant's first host nginx moves to
+  // PH.first (deleting its lines in place with a mapped sub_filter pattern). Blobs are
+  // content-addressed: every list whose lead group and what follows are the same
+  // (category, protocols, groups) uses one blob, whatever came before or the header said.
   const splitsByProfile = new Map<string, string>();
   const splits: ListPlan['splits'] = [];
   const listSplit = new Map<string, string>();
@@ -330,13 +337,22 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   const leadPreferences: ListPlan['leadPreferences'] = [];
   const hostRefs: ListPlan['hostRefs'] = [];
   const refOf = new Map<string, string>();
-  let blobFiles = 0;
+  const prefixes: ListPlan['prefixes'] = [];
+  const prefixOf = new Map<string, string>();
+  const listRows: ListPlan['listRows'] = [];
+  const fhostOf = (categoryId: number) => (id: number): FormatHost => {
+    const h = hosts.get(id)!;
+    return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
+  };
+  interface Blob { id: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; lastHost?: number }
+  const blobsByKey = new Map<string, Blob>();
+  const logical: Array<{ id: string; L: string; blob: Blob; pre: number[]; lead: number; first: number[] }> = [];
   for (const L of [...lists.keys()].sort()) {
     const id = listId.size.toString(36);
     listId.set(L, id);
     const { sel, categoryId, protocols } = lists.get(L)!;
-    const lead = sel.groups.findIndex((g) => g.hosts.length > 1);
-    const plan = lead < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[lead].hosts.map((id) => (sel.groups[lead].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
+    const leadAt = sel.groups.findIndex((g) => g.hosts.length > 1);
+    const plan = leadAt < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[leadAt].hosts.map((id) => (sel.groups[leadAt].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
     const profile = plan.units.join(',');
     let split = splitsByProfile.get(profile);
     if (!split) {
@@ -346,33 +362,62 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     }
     listSplit.set(L, split);
     index.lists[id] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
-    // One weighted shuffle per group; a variant only changes the lead group's first host.
-    const fixed = sel.groups.map((g, gi) => weightedShuffle(g.hosts, (id) => (g.weighted ? world.hosts.get(id)!.weight : 1), seededRandom(`${L}|${gi}`)));
-    const start = fixed.slice(0, Math.max(lead, 0)).reduce((n, g) => n + g.length, 0);
-    const fhost = (id: number): FormatHost => {
-      const h = hosts.get(id)!;
-      return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
-    };
+    const lead = Math.max(leadAt, 0);
     const moving = plan.first.length > 1;
-    const order = fixed.flat();
-    const fhosts = order.map(fhost);
-    const slot = moving ? { start, size: fixed[lead].length } : undefined;
-    const ml = mirrorlistBlob(sel.header, fhosts, protocols, slot);
-    const mt = metalinkBlob(fhosts, protocols, slot);
-    put(`lists/o/${id}.ml`, ml);
-    put(`lists/o/${id}.mt`, mt);
-    blobFiles += 2;
-    const prefs = metalinkPreferences(fhosts, protocols, slot);
-    const lastHost = metalinkLastHost(fhosts, protocols);
-    const before = firstHttpUrl(moving ? fhosts.slice(0, start) : fhosts, protocols) ?? '';
-    const after = moving ? (firstHttpUrl(fhosts.slice(start), protocols) ?? '') : '';
-    if (before || after) firsts.push({ list: id, before, after });
-    if (moving) leadPreferences.push({ list: id, preference: prefs.first });
-    for (const [j, firstIdx] of plan.first.entries()) {
-      if (!moving) continue;
+    const pre = sel.groups.slice(0, lead).flatMap((g) => g.hosts);
+    const groups = sel.groups.slice(lead);
+    // A blob without variants starts at 100 with its own prefix count (its first host is not inserted).
+    const key = sha(JSON.stringify([categoryId, protocols, moving, moving ? 0 : pre.length, groups.map((g) => [g.kind, g.weighted, g.hosts])]));
+    let blob = blobsByKey.get(key);
+    if (!blob) blobsByKey.set(key, (blob = { id: '', seed: key, groups, categoryId, protocols, moving, maxPrefix: 0 }));
+    blob.maxPrefix = Math.max(blob.maxPrefix, pre.length);
+    logical.push({ id, L, blob, pre, lead: leadAt, first: plan.first });
+  }
+  // The blobs: one weighted shuffle per group, seeded by the content. Its preferences
+  // start below every prefix that uses it (a variant's first host takes 100 − prefix).
+  let blobFiles = 0;
+  for (const blob of [...blobsByKey.values()].sort((a, b) => (a.seed < b.seed ? -1 : 1))) {
+    blob.id = `b${blobFiles.toString(36)}`;
+    blobFiles++;
+    const fixed = blob.groups.map((g, gi) => weightedShuffle(g.hosts, (id) => (g.weighted ? world.hosts.get(id)!.weight : 1), seededRandom(`${blob.seed}|${gi}`)));
+    blob.order = fixed.flat();
+    const fhosts = blob.order.map(fhostOf(blob.categoryId));
+    const slot = blob.moving ? { start: 0, size: fixed[0].length } : undefined;
+    const top = Math.max(100 - blob.maxPrefix, 1);
+    blob.ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
+    blob.mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
+    blob.prefs = metalinkPreferences(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1).hosts;
+    blob.lastHost = metalinkLastHost(fhosts, blob.protocols);
+    put(`lists/o/${blob.id}.ml`, blob.ml);
+    put(`lists/o/${blob.id}.mt`, blob.mt);
+    const after = firstHttpUrl(fhosts, blob.protocols) ?? '';
+    if (after) firsts.push({ list: blob.id, before: '', after });
+  }
+  // sub_filter deletes every case-insensitive occurrence: a moved host's text must be unique in its blob.
+  const unique = (text: string, blob: string) => !text || blob.toLowerCase().split(text.toLowerCase()).length === 2;
+  for (const { id, L, blob, pre, lead, first } of logical) {
+    const { sel, categoryId, protocols } = lists.get(L)!;
+    const fhost = fhostOf(categoryId);
+    let prefix = '';
+    if (pre.length) {
+      const pk = `${pre.join(',')}|${categoryId}|${protocols?.join(',') ?? ''}`;
+      prefix = prefixOf.get(pk) ?? '';
+      if (!prefix) {
+        prefix = `p${prefixOf.size.toString(36)}`;
+        prefixOf.set(pk, prefix);
+        prefixes.push({ key: prefix, hosts: pre.map(fhost), protocols });
+      }
+    }
+    listRows.push({ list: id, blob: blob.id, prefix, header: mirrorlistHeaderWords(sel.header, protocols) });
+    const before = firstHttpUrl(pre.map(fhost), protocols) ?? '';
+    if (before) firsts.push({ list: id, before, after: '' });
+    if (!blob.moving) continue;
+    leadPreferences.push({ list: id, preference: Math.max(100 - pre.length, 1) });
+    for (const [j, firstIdx] of first.entries()) {
       const head = sel.groups[lead].hosts[firstIdx];
+      const at = blob.order!.indexOf(head);
       // The blob's last host is deleted with the join before it (formats.ts metalinkUnit).
-      const last = order.indexOf(head) === lastHost;
+      const last = at === blob.lastHost;
       const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${last}`;
       let ref = refOf.get(refKey);
       const fh = fhost(head);
@@ -381,16 +426,15 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         refOf.set(refKey, ref);
         hostRefs.push({ ref, host: fh, protocols, last, url: firstHttpUrl([fh], protocols) ?? '' });
       }
-      const fp = prefs.hosts[order.indexOf(head)];
-      // sub_filter deletes every case-insensitive occurrence: the host's text must be unique in the blob.
-      const unique = (blob: string, text: string) => !text || blob.toLowerCase().split(text.toLowerCase()).length === 2;
-      if (!unique(ml, mirrorlistUnit(fh, protocols)) || !unique(mt, metalinkUnit(fh, protocols, fp, last ? 'last' : 'inner'))) {
+      const fp = blob.prefs![at];
+      if (!unique(mirrorlistUnit(fh, protocols), blob.ml!) || !unique(metalinkUnit(fh, protocols, fp, last ? 'last' : 'inner'), blob.mt!)) {
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }
       variants.push({ key: `${id}/${j}`, ref, preference: fp });
     }
   }
+  for (const blob of blobsByKey.values()) delete blob.ml, delete blob.mt;
 
   // nginx map rows.
   const blobs: ListPlan['blobs'] = [];
@@ -435,11 +479,12 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     geo4Ranges: geo4.length,
     geo6Cidrs: geo6.length,
     lists: lists.size,
-    listFiles: blobFiles,
+    blobs: blobFiles,
+    listFiles: blobFiles * 2,
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, leadPreferences, hostRefs, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */
