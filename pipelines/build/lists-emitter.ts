@@ -96,10 +96,17 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   gen.write('lists/invalid.ml', invalidRepoText(pairs));
   gen.write('lists/invalid.mt', metalinkFailure(plan.failurePubdate, invalidRepoText(pairs).replace(/\n$/, '')));
 
-  const cls = /^c\d+$/;
+  const cls = /^c[0-9a-z]+$/;
   const variantKey = /^[0-9a-z]+\/\d+$/;
   const listId = /^[0-9a-z]+$/;
   const blobId = /^b[0-9a-z]+$/;
+  // Many lists share their header words (thousands of lists, hundreds of headers).
+  const headerIds = new Map<string, string>();
+  const headerId = (words: string) => {
+    let id = headerIds.get(words);
+    if (!id) headerIds.set(words, (id = `h${headerIds.size.toString(36)}`));
+    return id;
+  };
   const repoKeys = [
     ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
     ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
@@ -136,7 +143,8 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     splits: plan.splits,
     firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
     firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),
-    listRows: plan.listRows.map((l) => ({ list: checked(listId, 'list', l.list), blob: checked(blobId, 'blob', l.blob), prefix: l.prefix ? checked(/^p[0-9a-z]+$/, 'prefix', l.prefix) : '', header: ngxString(l.header) })),
+    listRows: plan.listRows.map((l) => ({ list: checked(listId, 'list', l.list), blob: checked(blobId, 'blob', l.blob), prefix: l.prefix ? checked(/^p[0-9a-z]+$/, 'prefix', l.prefix) : '', header: headerId(l.header) })),
+    headers: [...headerIds].map(([words, id]) => ({ id, words: ngxString(words) })),
     // The hosts before a list's lead group, inserted at PH.first (preference 100 down).
     prefixes: plan.prefixes.map((x) => ({
       key: x.key,

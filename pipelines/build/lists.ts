@@ -314,7 +314,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const s = classSig.get(qk)!;
     let cls = clsOfSig.get(s);
     if (!cls) {
-      cls = `c${clsOfSig.size}`;
+      cls = `c${clsOfSig.size.toString(36)}`;
       clsOfSig.set(s, cls);
       index.classes[cls] = { keys: [] };
     }
