@@ -10,6 +10,12 @@ export const PH = {
   repo: '@@R@@',
   /** directory below the category top, e.g. `releases/41/Everything/x86_64/os` */
   path: '@@P@@',
+  /**
+   * mirrorlist: the path in the blob's last line. sub_filter emits text that is a
+   * partial match of a longer pattern at the end of the body unreplaced, and the
+   * deletion patterns start with `@@P@@/\n`; the last line must not end like that.
+   */
+  lastPath: '@@Q@@',
   /** metalink: the end of the last URL, `/<path>/repodata/repomd.xml</url>` */
   urlTail: '@@M@@',
   /** metalink: the end of a URL and the start of the next, `/<path>/repodata/repomd.xml</url>\n    <url protocol="` (one match per URL line, and the fixed text stays out of the blobs) */
@@ -58,9 +64,10 @@ export function hostUrls(h: FormatHost, protocols: readonly string[] | null, for
 }
 
 /** The lines one host contributes to a mirrorlist, each newline-first, with the path placeholder. */
-export function mirrorlistUnit(h: FormatHost, protocols: readonly string[] | null): string {
+export function mirrorlistUnit(h: FormatHost, protocols: readonly string[] | null, last = false): string {
+  const urls = hostUrls(h, protocols, 'mirrorlist');
   let out = '';
-  for (const u of hostUrls(h, protocols, 'mirrorlist')) out += `\n${u}/${PH.path}/`;
+  for (const [i, u] of urls.entries()) out += `\n${u}/${last && i === urls.length - 1 ? PH.lastPath : PH.path}/`;
   return out;
 }
 
@@ -74,9 +81,10 @@ export function mirrorlistBlob(headerWords: string | null, hosts: readonly Forma
   // headerWords null: nginx puts them in with the repository (PH.repo → `R arch = A <words>`).
   let out = `# repo = ${PH.repo}`;
   if (headerWords !== null) out += ` ${mirrorlistHeaderWords(headerWords, protocols)}`;
+  const last = mirrorlistLastHost(hosts, protocols);
   for (const [i, h] of hosts.entries()) {
     if (lead && i === lead.start) out += PH.first;
-    out += mirrorlistUnit(h, protocols);
+    out += mirrorlistUnit(h, protocols, i === last);
   }
   return out + '\n';
 }
@@ -107,14 +115,39 @@ function metalinkBodies(h: FormatHost, protocols: readonly string[] | null, pref
 /**
  * The text of one host's `<url>` lines in a metalink blob, at one preference (a number, or a
  * marker the emitter turns into an nginx variable): as inserted at PH.first (`insert`,
- * always followed by more lines), or as it stands in the blob for deletion — with the
- * join after it (`inner`) or, for the blob's last host, the join before it (`last`).
+ * always followed by more lines), or as nginx's deletion pattern finds it in the blob —
+ * with PH.first before it for the blob's first host (`first`; nginx puts the insertion
+ * there instead), else with the join before it (`other`; the join after it stays).
+ * Either way the pattern starts with a placeholder: its first bytes are rare, which
+ * keeps sub_filter's skip table (built from every pattern's first bytes) fast.
  */
-export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null, preference: number | string, role: 'insert' | 'inner' | 'last'): string {
+export function metalinkUnit(h: FormatHost, protocols: readonly string[] | null, preference: number | string, role: 'insert' | 'first' | 'other'): string {
   const bodies = metalinkBodies(h, protocols, preference);
   if (!bodies.length) return '';
   const text = bodies.join(PH.join);
-  return role === 'last' ? PH.join + text : text + PH.join;
+  return role === 'insert' ? text + PH.join : role === 'first' ? PH.first + text + PH.join : PH.join + text;
+}
+
+/** The mirrorlist counterpart of metalinkUnit's deletion patterns: PH.first or the previous line's `@@P@@/` first. */
+export function mirrorlistDeletion(h: FormatHost, protocols: readonly string[] | null, first: boolean, last: boolean): string {
+  const unit = mirrorlistUnit(h, protocols, last);
+  return unit ? (first ? PH.first : `${PH.path}/`) + unit : '';
+}
+
+/** Index of the first host with a metalink URL. */
+export function metalinkFirstHost(hosts: readonly FormatHost[], protocols: readonly string[] | null): number {
+  return hosts.findIndex((h) => hostUrls(h, protocols, 'metalink').length > 0);
+}
+
+/** Index of the last host with a mirrorlist line. */
+export function mirrorlistLastHost(hosts: readonly FormatHost[], protocols: readonly string[] | null): number {
+  for (let i = hosts.length - 1; i >= 0; i--) if (hostUrls(hosts[i], protocols, 'mirrorlist').length) return i;
+  return -1;
+}
+
+/** Index of the first host with a mirrorlist line. */
+export function mirrorlistFirstHost(hosts: readonly FormatHost[], protocols: readonly string[] | null): number {
+  return hosts.findIndex((h) => hostUrls(h, protocols, 'mirrorlist').length > 0);
 }
 
 /** Index of the last host with a metalink URL (the one whose unit is `last`), -1 when none. */
@@ -233,11 +266,11 @@ export function xmlEscape(s: string): string {
 }
 
 /**
- * A variant as nginx makes it: the first host's lines (`ins`, placeholders still in)
- * at `PH.first`, and their copy in the lead group (`del`, matched case-insensitively
- * like sub_filter does) removed.
+ * A variant as nginx makes it: the deletion pattern (`del`, matched case-insensitively
+ * like sub_filter) replaced by `delWith`, then the insertion (`ins`) at `PH.first`.
+ * Placeholders in `delWith` and `ins` are left for `compose`.
  */
-export function moveFirst(blob: string, del: string, ins: string): string {
+export function moveFirst(blob: string, del: string, delWith: string, ins: string): string {
   let out = blob;
   if (del) {
     const lower = out.toLowerCase();
@@ -245,7 +278,7 @@ export function moveFirst(blob: string, del: string, ins: string): string {
     let kept = '';
     let from = 0;
     for (let at = lower.indexOf(needle); at >= 0; at = lower.indexOf(needle, from)) {
-      kept += out.slice(from, at);
+      kept += out.slice(from, at) + delWith;
       from = at + del.length;
     }
     out = kept + out.slice(from);
@@ -256,7 +289,7 @@ export function moveFirst(blob: string, del: string, ins: string): string {
 /** What nginx sends, composed in JS: for tests and the reference path. */
 export function compose(blob: string, values: Partial<Record<keyof typeof PH, string>>): string {
   let out = blob;
-  if (values.path !== undefined) values = { urlTail: metalinkUrlTail(values.path), join: metalinkJoin(values.path), ...values };
+  if (values.path !== undefined) values = { urlTail: metalinkUrlTail(values.path), join: metalinkJoin(values.path), lastPath: values.path, ...values };
   for (const [k, ph] of Object.entries(PH) as Array<[keyof typeof PH, string]>) {
     if (values[k] !== undefined) out = out.split(ph).join(values[k]);
   }

@@ -14,7 +14,7 @@ import { COUNTRIES } from '../core/countries.ts';
 import { loadAsnCsv, loadCountryCsv, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
-import { invalidRepoText, metalinkFailure, metalinkJoin, metalinkUnit, metalinkUrlTail, mirrorlistUnit, PH } from './formats.ts';
+import { invalidRepoText, metalinkFailure, metalinkJoin, metalinkUnit, metalinkUrlTail, mirrorlistDeletion, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
 const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
@@ -158,9 +158,11 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     hostRefs: plan.hostRefs.map((r) => ({
       ref: r.ref,
       url: r.url ? checked(SAFE.url, 'url', r.url) : '',
-      mlDel: ngxString(mirrorlistUnit(r.host, r.protocols)),
+      mlDel: ngxString(mirrorlistDeletion(r.host, r.protocols, r.mlFirst, r.mlLast)),
+      mlDelWith: r.mlFirst ? `"${ngxVar('ms_mlpre')}${ngxVar('ms_mli')}"` : ngxWithVars(`${PH.path}/`, { [PH.path]: 'ms_path' }),
+      mtDelWith: r.mtFirst ? `"${ngxVar('ms_mtpre')}${ngxVar('ms_mti')}"` : '""',
       mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
-      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, r.last ? 'last' : 'inner'), { [PREF_MARK]: 'ms_fp' }),
+      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, r.mtFirst ? 'first' : 'other'), { [PREF_MARK]: 'ms_fp' }),
       mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, 'insert'), { [PREF_MARK]: 'ms_p0' }).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
     })),
   };

@@ -15,7 +15,7 @@ import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
 import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
 /** Protocol sets a client may ask for with protocol=; anything else is a 400. */
@@ -86,7 +86,7 @@ export interface ListPlan {
   /** List → the preference its moved host takes at PH.first (metalink). */
   leadPreferences: Array<{ list: string; preference: number }>;
   /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves; url: its first http(s) URL or ''. */
-  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; last: boolean; url: string }>;
+  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; mlFirst: boolean; mlLast: boolean; mtFirst: boolean; url: string }>;
   /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
@@ -344,7 +344,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const h = hosts.get(id)!;
     return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
   };
-  interface Blob { id: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; lastHost?: number }
+  interface Blob { id: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
   const blobsByKey = new Map<string, Blob>();
   const logical: Array<{ id: string; L: string; blob: Blob; pre: number[]; lead: number; first: number[] }> = [];
   for (const L of [...lists.keys()].sort()) {
@@ -387,7 +387,9 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     blob.ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
     blob.mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
     blob.prefs = metalinkPreferences(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1).hosts;
-    blob.lastHost = metalinkLastHost(fhosts, blob.protocols);
+    blob.mlFirst = mirrorlistFirstHost(fhosts, blob.protocols);
+    blob.mlLast = mirrorlistLastHost(fhosts, blob.protocols);
+    blob.mtFirst = metalinkFirstHost(fhosts, blob.protocols);
     put(`lists/o/${blob.id}.ml`, blob.ml);
     put(`lists/o/${blob.id}.mt`, blob.mt);
     const after = firstHttpUrl(fhosts, blob.protocols) ?? '';
@@ -416,18 +418,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     for (const [j, firstIdx] of first.entries()) {
       const head = sel.groups[lead].hosts[firstIdx];
       const at = blob.order!.indexOf(head);
-      // The blob's last host is deleted with the join before it (formats.ts metalinkUnit).
-      const last = at === blob.lastHost;
-      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${last}`;
+      // The blob's first host is deleted together with PH.first (formats.ts metalinkUnit).
+      const mlFirst = at === blob.mlFirst;
+      const mlLast = at === blob.mlLast;
+      const mtFirst = at === blob.mtFirst;
+      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${mlFirst}|${mlLast}|${mtFirst}`;
       let ref = refOf.get(refKey);
       const fh = fhost(head);
       if (!ref) {
         ref = `k${refOf.size.toString(36)}`;
         refOf.set(refKey, ref);
-        hostRefs.push({ ref, host: fh, protocols, last, url: firstHttpUrl([fh], protocols) ?? '' });
+        hostRefs.push({ ref, host: fh, protocols, mlFirst, mlLast, mtFirst, url: firstHttpUrl([fh], protocols) ?? '' });
       }
       const fp = blob.prefs![at];
-      if (!unique(mirrorlistUnit(fh, protocols), blob.ml!) || !unique(metalinkUnit(fh, protocols, fp, last ? 'last' : 'inner'), blob.mt!)) {
+      if (!unique(mirrorlistDeletion(fh, protocols, mlFirst, mlLast), blob.ml!) || !unique(metalinkUnit(fh, protocols, fp, mtFirst ? 'first' : 'other'), blob.mt!)) {
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }

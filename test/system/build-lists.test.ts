@@ -158,7 +158,7 @@ http {
       const fromBlob = (body: string) => {
         const got = urlLines(body);
         return blobs.some((b) => {
-          const own = urlLines(compose(moveFirst(b, '', ''), repo));
+          const own = urlLines(compose(moveFirst(b, '', '', ''), repo));
           for (let cut = 0; cut <= got.length; cut++) {
             const moved = new Set(got.slice(0, cut));
             if (JSON.stringify(own.filter((l) => !moved.has(l))) === JSON.stringify(got.slice(cut))) return true;

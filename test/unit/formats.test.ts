@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, metalinkLastHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistUnit, moveFirst, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
+import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistUnit, moveFirst, PH, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
 import type { FileDetail } from '../../pipelines/build/snapshot.ts';
 
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/build/golden');
@@ -60,10 +60,13 @@ test('one blob per list: moving any lead-group host to PH.first gives that varia
   const urlsOf = (doc: string) => [...doc.matchAll(/<url [^>]*preference="(\d+)"[^>]*>([^<]+)<\/url>/g)].map((m) => ({ pref: Number(m[1]), url: m[2] }));
   for (let k = lead.start; k < lead.start + lead.size; k++) {
     const order = [...hosts.slice(0, lead.start), hosts[k], ...hosts.slice(lead.start).filter((_, i) => i + lead.start !== k)];
-    const ml = moveFirst(mlBlob, mirrorlistUnit(hosts[k], null), mirrorlistUnit(hosts[k], null));
+    const mlFirst = k === mirrorlistFirstHost(hosts.slice(lead.start), null) + lead.start;
+    const mlLast = k === mirrorlistLastHost(hosts, null);
+    const ml = moveFirst(mlBlob, mirrorlistDeletion(hosts[k], null, mlFirst, mlLast), mlFirst ? mirrorlistUnit(hosts[k], null) : `${PH.path}/`, mirrorlistUnit(hosts[k], null));
     assert.equal(compose(ml, repo), compose(mirrorlistBlob('country = US ', order, null), repo), `variant ${k}`);
-    const role = k === metalinkLastHost(hosts, null) ? 'last' : 'inner';
-    const mt = compose(moveFirst(mtBlob, metalinkUnit(hosts[k], null, prefs.hosts[k], role), metalinkUnit(hosts[k], null, prefs.first, 'insert')), { ...repo, pubdate: 'd', head: '' });
+    const mtFirst = k === metalinkFirstHost(hosts.slice(lead.start), null) + lead.start;
+    const ins = metalinkUnit(hosts[k], null, prefs.first, 'insert');
+    const mt = compose(moveFirst(mtBlob, metalinkUnit(hosts[k], null, prefs.hosts[k], mtFirst ? 'first' : 'other'), mtFirst ? ins : '', ins), { ...repo, pubdate: 'd', head: '' });
     const want = urlsOf(compose(metalinkBlob(order, null), { ...repo, pubdate: 'd', head: '' }));
     const got = urlsOf(mt);
     assert.deepEqual(got.map((u) => u.url), want.map((u) => u.url), `metalink variant ${k}: order`);
@@ -75,5 +78,5 @@ test('one blob per list: moving any lead-group host to PH.first gives that varia
   }
   }
   // Without a lead slot the blob is the plain list.
-  assert.equal(compose(moveFirst(mirrorlistBlob('x ', hosts, null), '', ''), repo), compose(mirrorlistBlob('x ', hosts, null), repo));
+  assert.equal(compose(moveFirst(mirrorlistBlob('x ', hosts, null), '', '', ''), repo), compose(mirrorlistBlob('x ', hosts, null), repo));
 });
