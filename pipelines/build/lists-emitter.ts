@@ -97,7 +97,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   gen.write('lists/invalid.mt', metalinkFailure(plan.failurePubdate, invalidRepoText(pairs).replace(/\n$/, '')));
 
   const cls = /^c[0-9a-z]+$/;
-  const variantKey = /^[0-9a-z]+\/\d+$/;
+  const variantKey = /^b[0-9a-z]+\/\d+$/;
   const listId = /^[0-9a-z]+$/;
   const blobId = /^b[0-9a-z]+$/;
   // Many lists share their header words (thousands of lists, hundreds of headers).
@@ -139,7 +139,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     failurePubdate: plan.failurePubdate,
     factRepos,
     altVars,
-    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list), split: b.split })),
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list), blob: checked(blobId, 'blob', b.blob), split: b.split })),
     splits: plan.splits,
     firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
     firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),

@@ -69,15 +69,15 @@ export interface ListPlan {
   noNetblock: Array<{ from: string; to: string }>;
   /** `country=` pseudo classes: `${CC}${family}` → class id. */
   countryClasses: Array<{ key: string; cls: string }>;
-  /** `${cls}|${sig}|${proto}` → `${L}/${splitVar}` */
-  blobs: Array<{ key: string; list: string; split: string }>;
+  /** `${cls}|${sig}|${proto}` → `${L}/${blob}/${splitVar}` */
+  blobs: Array<{ key: string; list: string; blob: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /**
    * redirect=1 (the first http(s) base URL of the variant): a list's prefix (`before`),
    * else the moved host's (hostRefs url), else its blob's (`after`, keyed by blob id).
    */
   firsts: Array<{ list: string; before: string; after: string }>;
-  /** `${L}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
+  /** `${blob}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
   variants: Array<{ key: string; ref: string; preference: number }>;
   /** List → its blob, the prefix nginx inserts at PH.first before the moved host, and its mirrorlist header words. */
   listRows: Array<{ list: string; blob: string; prefix: string; header: string }>;
@@ -334,12 +334,15 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   const listId = new Map<string, string>();
   const firsts: ListPlan['firsts'] = [];
   const variants: ListPlan['variants'] = [];
+  // Lists sharing a blob share its lead group, so its variants (same weights, same plan).
+  const variantKeys = new Set<string>();
   const leadPreferences: ListPlan['leadPreferences'] = [];
   const hostRefs: ListPlan['hostRefs'] = [];
   const refOf = new Map<string, string>();
   const prefixes: ListPlan['prefixes'] = [];
   const prefixOf = new Map<string, string>();
   const listRows: ListPlan['listRows'] = [];
+  const blobOfList = new Map<string, string>();
   const fhostOf = (categoryId: number) => (id: number): FormatHost => {
     const h = hosts.get(id)!;
     return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
@@ -411,6 +414,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
       }
     }
     listRows.push({ list: id, blob: blob.id, prefix, header: mirrorlistHeaderWords(sel.header, protocols) });
+    blobOfList.set(L, blob.id);
     const before = firstHttpUrl(pre.map(fhost), protocols) ?? '';
     if (before) firsts.push({ list: id, before, after: '' });
     if (!blob.moving) continue;
@@ -435,7 +439,8 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }
-      variants.push({ key: `${id}/${j}`, ref, preference: fp });
+      const key = `${blob.id}/${j}`;
+      if (!variantKeys.has(key)) variantKeys.add(key), variants.push({ key, ref, preference: fp });
     }
   }
   for (const blob of blobsByKey.values()) delete blob.ml, delete blob.mt;
@@ -449,7 +454,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     seenCls.add(cls);
     const ids = classLists.get(qk)!;
     sigProto.forEach((sp, i) => {
-      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: listId.get(ids[i])!, split: listSplit.get(ids[i])! });
+      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: listId.get(ids[i])!, blob: blobOfList.get(ids[i])!, split: listSplit.get(ids[i])! });
     });
   }
   const geo4 = geoRanges(parts.find((p) => p.family === 4)!.segments, clsOf);
