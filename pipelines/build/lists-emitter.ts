@@ -102,6 +102,11 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   const blobId = /^b[0-9a-z]+$/;
   // Many lists share their header words (thousands of lists, hundreds of headers).
   const headerIds = new Map<string, string>();
+  const splitOfBlob = new Map<string, string>();
+  for (const b of plan.blobs) {
+    if ((splitOfBlob.get(b.blob) ?? b.split) !== b.split) throw new Error(`blob ${b.blob}: lists with different weighted variants`);
+    splitOfBlob.set(b.blob, b.split);
+  }
   const headerId = (words: string) => {
     let id = headerIds.get(words);
     if (!id) headerIds.set(words, (id = `h${headerIds.size.toString(36)}`));
@@ -139,7 +144,9 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     failurePubdate: plan.failurePubdate,
     factRepos,
     altVars,
-    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list), blob: checked(blobId, 'blob', b.blob), split: b.split })),
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list) })),
+    // A blob's lists share its lead group, so one split_clients block (checked here).
+    blobSplits: [...splitOfBlob].map(([blob, split]) => ({ blob: checked(blobId, 'blob', blob), split: checked(/^ms_v\d+$/, 'split', split) })),
     splits: plan.splits,
     firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
     firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),
