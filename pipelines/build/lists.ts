@@ -387,19 +387,21 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const fhosts = blob.order.map(fhostOf(blob.categoryId));
     const slot = blob.moving ? { start: 0, size: fixed[0].length } : undefined;
     const top = Math.max(100 - blob.maxPrefix, 1);
-    blob.ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
-    blob.mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
+    const ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
+    const mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
+    // Lower-cased for the uniqueness check below (sub_filter matches case-insensitively).
+    if (blob.moving) [blob.ml, blob.mt] = [ml.toLowerCase(), mt.toLowerCase()];
     blob.prefs = metalinkPreferences(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1).hosts;
     blob.mlFirst = mirrorlistFirstHost(fhosts, blob.protocols);
     blob.mlLast = mirrorlistLastHost(fhosts, blob.protocols);
     blob.mtFirst = metalinkFirstHost(fhosts, blob.protocols);
-    put(`lists/o/${blob.id}.ml`, blob.ml);
-    put(`lists/o/${blob.id}.mt`, blob.mt);
+    put(`lists/o/${blob.id}.ml`, ml);
+    put(`lists/o/${blob.id}.mt`, mt);
     const after = firstHttpUrl(fhosts, blob.protocols) ?? '';
     if (after) firsts.push({ list: blob.id, before: '', after });
   }
   // sub_filter deletes every case-insensitive occurrence: a moved host's text must be unique in its blob.
-  const unique = (text: string, blob: string) => !text || blob.toLowerCase().split(text.toLowerCase()).length === 2;
+  const unique = (text: string, blob: string) => !text || blob.split(text.toLowerCase()).length === 2;
   for (const { id, L, blob, pre, lead, first } of logical) {
     const { sel, categoryId, protocols } = lists.get(L)!;
     const fhost = fhostOf(categoryId);
@@ -420,6 +422,9 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     if (!blob.moving) continue;
     leadPreferences.push({ list: id, preference: Math.max(100 - pre.length, 1) });
     for (const [j, firstIdx] of first.entries()) {
+      const key = `${blob.id}/${j}`;
+      if (variantKeys.has(key)) continue;
+      variantKeys.add(key);
       const head = sel.groups[lead].hosts[firstIdx];
       const at = blob.order!.indexOf(head);
       // The blob's first host is deleted together with PH.first (formats.ts metalinkUnit).
@@ -439,11 +444,13 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }
-      const key = `${blob.id}/${j}`;
-      if (!variantKeys.has(key)) variantKeys.add(key), variants.push({ key, ref, preference: fp });
+      variants.push({ key, ref, preference: fp });
     }
   }
-  for (const blob of blobsByKey.values()) delete blob.ml, delete blob.mt;
+  for (const blob of blobsByKey.values()) {
+    delete blob.ml;
+    delete blob.mt;
+  }
 
   // nginx map rows.
   const blobs: ListPlan['blobs'] = [];
