@@ -3,11 +3,12 @@
 // class index. Pure (no I/O); deterministic (content-derived ids and seeds).
 //
 // Representation (see docs/serving.md): a request resolves, through nginx maps,
-// (client class, repository's host-set signature, protocol set) → a list id L and a
-// split_clients block; the file lists/o/<L>.{ml,mt} holds the ordered host URLs with
-// placeholders that sub_filter fills with the repository's path, header and
-// repomd.xml facts, and the variant's first host, which a second (mapped) sub_filter
-// pattern deletes from its place in the lead group. Identical orderings are stored once.
+// (client class, repository's host-set signature, protocol set) → a list, its blob and
+// a split_clients block; the file lists/o/<blob>.{ml,mt} holds the list's host URLs
+// from its lead group on, with placeholders that sub_filter fills with the
+// repository's path, header and repomd.xml facts, the hosts before the lead group,
+// and the variant's first host, which a second (mapped) sub_filter pattern deletes
+// from its place. Identical blobs are stored once.
 import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
