@@ -14,7 +14,7 @@ import { COUNTRIES } from '../core/countries.ts';
 import { loadAsns, loadCountries, loadPrefixList, type GeoData } from './geoip.ts';
 import { parseCidr } from './ip.ts';
 import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
-import { invalidRepoText, metalinkFailure } from './formats.ts';
+import { invalidRepoText, metalinkFailure, metalinkJoin, metalinkUnit, metalinkUrlTail, mirrorlistDeletion, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
 const TEMPLATES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../templates/nginx');
@@ -91,6 +91,15 @@ export function ngxString(s: string): string {
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
+/** ngxString of `text` with each marker turned into an nginx variable of ours (`${name}`), after escaping. */
+function ngxWithVars(text: string, vars: Record<string, string>): string {
+  let out = ngxString(text);
+  for (const [marker, name] of Object.entries(vars)) out = out.split(marker).join(ngxVar(name));
+  return out;
+}
+const ngxVar = (name: string) => `\${${checked(/^ms_[a-z0-9_]+$/, 'variable', name)}}`;
+const PREF_MARK = '@@Q@@';
+
 function checked(re: RegExp, what: string, v: string): string {
   if (!re.test(v)) throw new Error(`refusing unsafe ${what} ${JSON.stringify(v.slice(0, 60))} in nginx config`);
   return v;
@@ -102,7 +111,22 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   gen.write('lists/invalid.ml', invalidRepoText(pairs));
   gen.write('lists/invalid.mt', metalinkFailure(plan.failurePubdate, invalidRepoText(pairs).replace(/\n$/, '')));
 
-  const cls = /^c\d+$/;
+  const cls = /^c[0-9a-z]+$/;
+  const variantKey = /^b[0-9a-z]+\/\d+$/;
+  const listId = /^[0-9a-z]+$/;
+  const blobId = /^b[0-9a-z]+$/;
+  // Many lists share their header words (thousands of lists, hundreds of headers).
+  const headerIds = new Map<string, string>();
+  const splitOfBlob = new Map<string, string>();
+  for (const b of plan.blobs) {
+    if ((splitOfBlob.get(b.blob) ?? b.split) !== b.split) throw new Error(`blob ${b.blob}: lists with different weighted variants`);
+    splitOfBlob.set(b.blob, b.split);
+  }
+  const headerId = (words: string) => {
+    let id = headerIds.get(words);
+    if (!id) headerIds.set(words, (id = `h${headerIds.size.toString(36)}`));
+    return id;
+  };
   const repoKeys = [
     ...plan.repos.map((r) => ({ key: `${checked(SAFE.repo, 'repo', r.prefix)}|${checked(SAFE.arch, 'arch', r.arch)}`, token: r.disabled ? '!' : r.token })),
     ...plan.aliases.map((a) => ({ key: `${checked(SAFE.repo, 'repo', a.from)}|${a.arch}`, token: plan.repos.find((r) => r.token === a.token)!.disabled ? '!' : a.token })),
@@ -119,7 +143,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     rows: plan.repos.filter((r) => r.facts && r.facts.alt[i]).map((r) => ({ token: r.token, value: ngxString(r.facts!.alt[i]) })),
   }));
   const view = {
-    mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, 1) * 2))),
+    mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, plan.variants.length, 1) * 2))),
     trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
     geo4: plan.geo4.map((g) => ({ from: g.from, to: g.to, cls: checked(cls, 'class', g.cls) })),
     geo6: plan.geo6.map((g) => ({ cidr: g.cidr, cls: checked(cls, 'class', g.cls) })),
@@ -135,9 +159,34 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     failurePubdate: plan.failurePubdate,
     factRepos,
     altVars,
-    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(/^[0-9a-f]+$/, 'list', b.list), split: b.split })),
+    blobs: plan.blobs.map((b) => ({ key: b.key, list: checked(listId, 'list', b.list) })),
+    // A blob's lists share its lead group, so one split_clients block (checked here).
+    blobSplits: [...splitOfBlob].map(([blob, split]) => ({ blob: checked(blobId, 'blob', blob), split: checked(/^ms_v\d+$/, 'split', split) })),
     splits: plan.splits,
-    firsts: plan.firsts.map((f) => ({ key: f.key, url: checked(SAFE.url, 'url', f.url) })),
+    firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
+    firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),
+    listRows: plan.listRows.map((l) => ({ list: checked(listId, 'list', l.list), blob: checked(blobId, 'blob', l.blob), prefix: l.prefix ? checked(/^p[0-9a-z]+$/, 'prefix', l.prefix) : '', header: headerId(l.header) })),
+    headers: [...headerIds].map(([words, id]) => ({ id, words: ngxString(words) })),
+    // The hosts before a list's lead group, inserted at PH.first (preference 100 down).
+    prefixes: plan.prefixes.map((x) => ({
+      key: x.key,
+      ml: ngxWithVars(x.hosts.map((h) => mirrorlistUnit(h, x.protocols)).join(''), { [PH.path]: 'ms_path' }),
+      mt: ngxWithVars(x.hosts.map((h, i) => metalinkUnit(h, x.protocols, Math.max(100 - i, 1), 'insert')).join(''), {}).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
+    })),
+    variants: plan.variants.map((v) => ({ key: checked(variantKey, 'variant', v.key), ref: checked(/^k[0-9a-z]+$/, 'ref', v.ref), preference: v.preference })),
+    leadPreferences: plan.leadPreferences.map((l) => ({ list: checked(listId, 'list', l.list), preference: l.preference })),
+    // A moved host's lines: as the blob holds them (the sub_filter pattern that deletes
+    // them) and as inserted at PH.first (path and first preference filled in).
+    hostRefs: plan.hostRefs.map((r) => ({
+      ref: r.ref,
+      url: r.url ? checked(SAFE.url, 'url', r.url) : '',
+      mlDel: ngxString(mirrorlistDeletion(r.host, r.protocols, r.mlFirst, r.mlLast)),
+      mlDelWith: r.mlFirst ? `"${ngxVar('ms_mlpre')}${ngxVar('ms_mli')}"` : ngxWithVars(`${PH.path}/`, { [PH.path]: 'ms_path' }),
+      mtDelWith: r.mtFirst ? `"${ngxVar('ms_mtpre')}${ngxVar('ms_mti')}"` : '""',
+      mlIns: ngxWithVars(mirrorlistUnit(r.host, r.protocols), { [PH.path]: 'ms_path' }),
+      mtDel: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, r.mtFirst ? 'first' : 'other'), { [PREF_MARK]: 'ms_fp' }),
+      mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, 'insert'), { [PREF_MARK]: 'ms_p0' }).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
+    })),
   };
   gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
 
@@ -161,7 +210,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     serverTpl({
       formats: [
         { uri: '/mirrorlist', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
-        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })) },
+        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: ngxWithVars(metalinkUrlTail(PH.path), { [PH.path]: 'ms_path' }), join: ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }) },
       ],
     }),
   );

@@ -3,18 +3,20 @@
 // class index. Pure (no I/O); deterministic (content-derived ids and seeds).
 //
 // Representation (see docs/serving.md): a request resolves, through nginx maps,
-// (client class, repository's host-set signature, protocol set) → a list id L and a
-// split_clients block; the file lists/o/<L>/<variant>.{ml,mt} holds the ordered
-// host URLs with placeholders that sub_filter fills with the repository's path,
-// header and repomd.xml facts. Identical orderings are stored once.
+// (client class, repository's host-set signature, protocol set) → a list, its blob and
+// a split_clients block; the file lists/o/<blob>.{ml,mt} holds the list's host URLs
+// from its lead group on, with placeholders that sub_filter fills with the
+// repository's path, header and repomd.xml facts, the hosts before the lead group,
+// and the variant's first host, which a second (mapped) sub_filter pattern deletes
+// from its place. Identical blobs are stored once.
 import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
 import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
-import { select, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
+import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, mirrorlistBlob, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
 /** Protocol sets a client may ask for with protocol=; anything else is a 400. */
@@ -68,11 +70,24 @@ export interface ListPlan {
   noNetblock: Array<{ from: string; to: string }>;
   /** `country=` pseudo classes: `${CC}${family}` → class id. */
   countryClasses: Array<{ key: string; cls: string }>;
-  /** `${cls}|${sig}|${proto}` → `${L}/${splitVar}` */
-  blobs: Array<{ key: string; list: string; split: string }>;
+  /** `${cls}|${sig}|${proto}` → `${L}/${blob}/${splitVar}` */
+  blobs: Array<{ key: string; list: string; blob: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
-  /** `${L}/${variant}` → first http(s) base URL, for redirect=1. */
-  firsts: Array<{ key: string; url: string }>;
+  /**
+   * redirect=1 (the first http(s) base URL of the variant): a list's prefix (`before`),
+   * else the moved host's (hostRefs url), else its blob's (`after`, keyed by blob id).
+   */
+  firsts: Array<{ list: string; before: string; after: string }>;
+  /** `${blob}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
+  variants: Array<{ key: string; ref: string; preference: number }>;
+  /** List → its blob, the prefix nginx inserts at PH.first before the moved host, and its mirrorlist header words. */
+  listRows: Array<{ list: string; blob: string; prefix: string; header: string }>;
+  /** The hosts before a list's lead group (in order, preference 100 down) in one category and protocol set. */
+  prefixes: Array<{ key: string; hosts: FormatHost[]; protocols: string[] | null }>;
+  /** List → the preference its moved host takes at PH.first (metalink). */
+  leadPreferences: Array<{ list: string; preference: number }>;
+  /** A host in one category and protocol set, whose lines (formats.ts *Unit) a variant moves; url: its first http(s) URL or ''. */
+  hostRefs: Array<{ ref: string; host: FormatHost; protocols: string[] | null; mlFirst: boolean; mlLast: boolean; mtFirst: boolean; url: string }>;
   /** Relative file path → content (empty when a `write` sink was given: files went there). */
   files: Map<string, string>;
   /** Class id → its key(s) and the lists, for tests, debugging and the public pages. */
@@ -300,7 +315,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const s = classSig.get(qk)!;
     let cls = clsOfSig.get(s);
     if (!cls) {
-      cls = `c${clsOfSig.size}`;
+      cls = `c${clsOfSig.size.toString(36)}`;
       clsOfSig.set(s, cls);
       index.classes[cls] = { keys: [] };
     }
@@ -308,16 +323,40 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     index.classes[cls].keys.push(qk);
   }
 
-  // Variants per list: blobs, split_clients profiles, redirect targets.
+  // Each list (one distinct answer) = its hosts before the lead group (single-host
+  // groups: netblock, ASN, a one-mirror country…), which nginx inserts from a map, and a
+  // shared blob from the lead group on, whose variant's first host nginx moves to
+  // PH.first (deleting its lines in place with a mapped sub_filter pattern). Blobs are
+  // content-addressed: every list whose lead group and what follows are the same
+  // (category, protocols, groups) uses one blob, whatever came before or the header said.
   const splitsByProfile = new Map<string, string>();
   const splits: ListPlan['splits'] = [];
   const listSplit = new Map<string, string>();
+  const listId = new Map<string, string>();
   const firsts: ListPlan['firsts'] = [];
-  let blobFiles = 0;
+  const variants: ListPlan['variants'] = [];
+  // Lists sharing a blob share its lead group, so its variants (same weights, same plan).
+  const variantKeys = new Set<string>();
+  const leadPreferences: ListPlan['leadPreferences'] = [];
+  const hostRefs: ListPlan['hostRefs'] = [];
+  const refOf = new Map<string, string>();
+  const prefixes: ListPlan['prefixes'] = [];
+  const prefixOf = new Map<string, string>();
+  const listRows: ListPlan['listRows'] = [];
+  const blobOfList = new Map<string, string>();
+  const fhostOf = (categoryId: number) => (id: number): FormatHost => {
+    const h = hosts.get(id)!;
+    return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
+  };
+  interface Blob { id: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
+  const blobsByKey = new Map<string, Blob>();
+  const logical: Array<{ id: string; L: string; blob: Blob; pre: number[]; lead: number; first: number[] }> = [];
   for (const L of [...lists.keys()].sort()) {
+    const id = listId.size.toString(36);
+    listId.set(L, id);
     const { sel, categoryId, protocols } = lists.get(L)!;
-    const lead = sel.groups.findIndex((g) => g.hosts.length > 1);
-    const plan = lead < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[lead].hosts.map((id) => (sel.groups[lead].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
+    const leadAt = sel.groups.findIndex((g) => g.hosts.length > 1);
+    const plan = leadAt < 0 ? { first: [0], units: [UNITS] } : planVariants(sel.groups[leadAt].hosts.map((id) => (sel.groups[leadAt].weighted ? world.hosts.get(id)!.weight : 1)), opts.maxVariants);
     const profile = plan.units.join(',');
     let split = splitsByProfile.get(profile);
     if (!split) {
@@ -326,27 +365,92 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
       splits.push({ name: split, buckets: buckets(plan.units) });
     }
     listSplit.set(L, split);
-    index.lists[L] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
-    for (const [j, firstIdx] of plan.first.entries()) {
-      const order: number[] = [];
-      for (const [gi, g] of sel.groups.entries()) {
-        const rand = seededRandom(`${L}|${j}|${gi}`);
-        const w = (id: number) => (g.weighted ? world.hosts.get(id)!.weight : 1);
-        if (gi === lead) {
-          const head = g.hosts[firstIdx];
-          order.push(head, ...weightedShuffle(g.hosts.filter((id) => id !== head), w, rand));
-        } else order.push(...weightedShuffle(g.hosts, w, rand));
+    index.lists[id] = { variants: plan.first.length, groups: sel.groups.map((g) => ({ kind: g.kind, hosts: g.hosts.map((id) => hosts.get(id)!.name) })) };
+    const lead = Math.max(leadAt, 0);
+    const moving = plan.first.length > 1;
+    const pre = sel.groups.slice(0, lead).flatMap((g) => g.hosts);
+    const groups = sel.groups.slice(lead);
+    // A blob without variants starts at 100 with its own prefix count (its first host is not inserted).
+    const key = sha(JSON.stringify([categoryId, protocols, moving, moving ? 0 : pre.length, groups.map((g) => [g.kind, g.weighted, g.hosts])]));
+    let blob = blobsByKey.get(key);
+    if (!blob) blobsByKey.set(key, (blob = { id: '', seed: key, groups, categoryId, protocols, moving, maxPrefix: 0 }));
+    blob.maxPrefix = Math.max(blob.maxPrefix, pre.length);
+    logical.push({ id, L, blob, pre, lead: leadAt, first: plan.first });
+  }
+  // The blobs: one weighted shuffle per group, seeded by the content. Its preferences
+  // start below every prefix that uses it (a variant's first host takes 100 − prefix).
+  let blobFiles = 0;
+  for (const blob of [...blobsByKey.values()].sort((a, b) => (a.seed < b.seed ? -1 : 1))) {
+    blob.id = `b${blobFiles.toString(36)}`;
+    blobFiles++;
+    const fixed = blob.groups.map((g, gi) => weightedShuffle(g.hosts, (id) => (g.weighted ? world.hosts.get(id)!.weight : 1), seededRandom(`${blob.seed}|${gi}`)));
+    blob.order = fixed.flat();
+    const fhosts = blob.order.map(fhostOf(blob.categoryId));
+    const slot = blob.moving ? { start: 0, size: fixed[0].length } : undefined;
+    const top = Math.max(100 - blob.maxPrefix, 1);
+    const ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
+    const mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
+    // Lower-cased for the uniqueness check below (sub_filter matches case-insensitively).
+    if (blob.moving) [blob.ml, blob.mt] = [ml.toLowerCase(), mt.toLowerCase()];
+    blob.prefs = metalinkPreferences(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1).hosts;
+    blob.mlFirst = mirrorlistFirstHost(fhosts, blob.protocols);
+    blob.mlLast = mirrorlistLastHost(fhosts, blob.protocols);
+    blob.mtFirst = metalinkFirstHost(fhosts, blob.protocols);
+    put(`lists/o/${blob.id}.ml`, ml);
+    put(`lists/o/${blob.id}.mt`, mt);
+    const after = firstHttpUrl(fhosts, blob.protocols) ?? '';
+    if (after) firsts.push({ list: blob.id, before: '', after });
+  }
+  // sub_filter deletes every case-insensitive occurrence: a moved host's text must be unique in its blob.
+  const unique = (text: string, blob: string) => !text || blob.split(text.toLowerCase()).length === 2;
+  for (const { id, L, blob, pre, lead, first } of logical) {
+    const { sel, categoryId, protocols } = lists.get(L)!;
+    const fhost = fhostOf(categoryId);
+    let prefix = '';
+    if (pre.length) {
+      const pk = `${pre.join(',')}|${categoryId}|${protocols?.join(',') ?? ''}`;
+      prefix = prefixOf.get(pk) ?? '';
+      if (!prefix) {
+        prefix = `p${prefixOf.size.toString(36)}`;
+        prefixOf.set(pk, prefix);
+        prefixes.push({ key: prefix, hosts: pre.map(fhost), protocols });
       }
-      const fhosts: FormatHost[] = order.map((id) => {
-        const h = hosts.get(id)!;
-        return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
-      });
-      put(`lists/o/${L}/${j}.ml`, mirrorlistBlob(sel.header, fhosts, protocols));
-      put(`lists/o/${L}/${j}.mt`, metalinkBlob(fhosts, protocols));
-      blobFiles += 2;
-      const first = firstHttpUrl(fhosts, protocols);
-      if (first) firsts.push({ key: `${L}/${j}`, url: first });
     }
+    listRows.push({ list: id, blob: blob.id, prefix, header: mirrorlistHeaderWords(sel.header, protocols) });
+    blobOfList.set(L, blob.id);
+    const before = firstHttpUrl(pre.map(fhost), protocols) ?? '';
+    if (before) firsts.push({ list: id, before, after: '' });
+    if (!blob.moving) continue;
+    leadPreferences.push({ list: id, preference: Math.max(100 - pre.length, 1) });
+    for (const [j, firstIdx] of first.entries()) {
+      const key = `${blob.id}/${j}`;
+      if (variantKeys.has(key)) continue;
+      variantKeys.add(key);
+      const head = sel.groups[lead].hosts[firstIdx];
+      const at = blob.order!.indexOf(head);
+      // The blob's first host is deleted together with PH.first (formats.ts metalinkUnit).
+      const mlFirst = at === blob.mlFirst;
+      const mlLast = at === blob.mlLast;
+      const mtFirst = at === blob.mtFirst;
+      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${mlFirst}|${mlLast}|${mtFirst}`;
+      let ref = refOf.get(refKey);
+      const fh = fhost(head);
+      if (!ref) {
+        ref = `k${refOf.size.toString(36)}`;
+        refOf.set(refKey, ref);
+        hostRefs.push({ ref, host: fh, protocols, mlFirst, mlLast, mtFirst, url: firstHttpUrl([fh], protocols) ?? '' });
+      }
+      const fp = blob.prefs![at];
+      if (!unique(mirrorlistDeletion(fh, protocols, mlFirst, mlLast), blob.ml!) || !unique(metalinkUnit(fh, protocols, fp, mtFirst ? 'first' : 'other'), blob.mt!)) {
+        notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
+        continue;
+      }
+      variants.push({ key, ref, preference: fp });
+    }
+  }
+  for (const blob of blobsByKey.values()) {
+    delete blob.ml;
+    delete blob.mt;
   }
 
   // nginx map rows.
@@ -358,7 +462,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     seenCls.add(cls);
     const ids = classLists.get(qk)!;
     sigProto.forEach((sp, i) => {
-      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: ids[i], split: listSplit.get(ids[i])! });
+      if (ids[i]) blobs.push({ key: `${cls}|${sp.sig}|${sp.proto.token}`, list: listId.get(ids[i])!, blob: blobOfList.get(ids[i])!, split: listSplit.get(ids[i])! });
     });
   }
   const geo4 = geoRanges(parts.find((p) => p.family === 4)!.segments, clsOf);
@@ -392,11 +496,12 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     geo4Ranges: geo4.length,
     geo6Cidrs: geo6.length,
     lists: lists.size,
-    listFiles: blobFiles,
+    blobs: blobFiles,
+    listFiles: blobFiles * 2,
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */

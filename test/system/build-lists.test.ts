@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { compose } from '../../pipelines/build/formats.ts';
+import { compose, moveFirst } from '../../pipelines/build/formats.ts';
 import { listsEmitter } from '../../pipelines/build/lists-emitter.ts';
 import { createGenerationWriter } from '../../pipelines/core/generation.ts';
 import { run } from '../../pipelines/stages/build.ts';
@@ -152,6 +152,20 @@ http {
     test('each client class gets its MirrorManager list, composed from a precomputed variant', async (t) => {
       if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
       const blobs = listFiles(path.join(gen1, 'lists/o')).map((f) => fs.readFileSync(path.join(gen1, 'lists/o', f), 'utf8'));
+      // A response is a blob (from the lead group on) after the hosts nginx puts in front
+      // of it (the list's prefix and the variant's moved host), which the blob then lacks.
+      const urlLines = (t: string) => t.split('\n').filter((l) => /^[a-z]+:\/\//.test(l));
+      const fromBlob = (body: string) => {
+        const got = urlLines(body);
+        return blobs.some((b) => {
+          const own = urlLines(compose(moveFirst(b, '', '', ''), repo));
+          for (let cut = 0; cut <= got.length; cut++) {
+            const moved = new Set(got.slice(0, cut));
+            if (JSON.stringify(own.filter((l) => !moved.has(l))) === JSON.stringify(got.slice(cut))) return true;
+          }
+          return false;
+        });
+      };
       const repo = { repo: 'fedora-41 arch = x86_64', path: 'releases/41/Everything/x86_64/os' };
       const cases: Array<[string, string, string[]]> = [
         ['192.0.2.7', 'Using preferred netblock country = US country = global ', ['private.campus.example']], // netblock: private mirror first
@@ -167,7 +181,7 @@ http {
         assert.equal(r.type, 'text/plain');
         assert.equal(r.body.split('\n')[0], `# repo = fedora-41 arch = x86_64 ${header}`, ip);
         assert.deepEqual(hostsOf(r.body).slice(0, first.length), first, ip);
-        assert.ok(blobs.some((b) => compose(b, repo) === r.body), `${ip}: body is not one of the generated variants`);
+        assert.ok(fromBlob(r.body), `${ip}: body is not composed from a generated blob`);
         if (ip === '2001:dba::1') assert.ok(!hostsOf(r.body).includes('mirror.jp.example'));
         if (!ip.startsWith('192.0.2.')) assert.ok(!hostsOf(r.body).includes('private.campus.example'), `${ip} got the private mirror`);
         assert.ok(!hostsOf(r.body).includes('down.example'));

@@ -356,6 +356,30 @@ describe('mirrorlists and metalinks served by the real nginx', () => {
     assert.ok(urls.every((u) => u[5]!.endsWith('/releases/41/Everything/x86_64/os/repodata/repomd.xml')));
   });
 
+  test('metalink variants: whichever host nginx moves to the front, every line is whole and the order follows the groups', async (t) => {
+    if (skipReason) return t.skip(skipReason);
+    const line = /^    <url protocol="(https|http)" type="\1" location="[A-Z]{2}" preference="(\d+)"( mm0:private="True")?>\1:\/\/([a-z0-9.-]+)\/pub\/fedora\/linux\/releases\/41\/Everything\/x86_64\/os\/repodata\/repomd\.xml<\/url>$/;
+    for (const ip of ['3.1.2.3', '177.1.2.3', '186.1.1.1', '5.1.1.1', '2600::1', '9.1.1.1']) {
+      const firsts = new Set<string>();
+      // No GeoIP country (9.1.1.1): the world is the lead and last group, so the moved host is sometimes the blob's last.
+      for (let i = 0; i < (ip === '9.1.1.1' ? 300 : 60); i++) {
+        const body = await quick(`/metalink?repo=fedora-41&arch=x86_64&ip=${ip}`);
+        assert.doesNotMatch(body, /@@/);
+        const lines = body.split('\n').filter((l) => l.includes('<url') || l.includes('</url>'));
+        const parsed = lines.map((l) => l.match(line));
+        assert.ok(parsed.every(Boolean), `${ip}: malformed url line in ${lines.join('\n')}`);
+        const prefs = [...new Map(parsed.map((m) => [m![4]!, Number(m![2])])).entries()];
+        assert.equal(prefs[0]![1], 100);
+        assert.ok(prefs.every(([, p], j) => j === 0 || p < prefs[j - 1]![1]), `${ip}: preferences ${prefs.map((x) => x[1]).join(' ')}`);
+        assertGroups(prefs.map(([h]) => h), reference(ip), `metalink ip=${ip}`);
+        firsts.add(prefs[0]![0]);
+      }
+      if (ip === '9.1.1.1') assert.ok(firsts.size >= 5, `the world's first hosts: ${[...firsts].join(' ')}`);
+      // Shares comparable enough that 60 requests see more than one first host (BR's 1000:10 is not).
+      if (['3.1.2.3', '5.1.1.1', '2600::1', '9.1.1.1'].includes(ip)) assert.ok(firsts.size > 1, `${ip}: only ${[...firsts].join(' ')} ever came first`);
+    }
+  });
+
   test('composed lists do not stall on a keep-alive connection', async (t) => {
     if (skipReason) return t.skip(skipReason);
     // With the distribution's sendfile + tcp_nopush, each composed (sub_filter)
@@ -423,6 +447,16 @@ describe('mirrorlists and metalinks served by the real nginx', () => {
     const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=3.3.3.3&redirect=1');
     assert.equal(redir.status, 302);
     assert.equal(redir.headers.get('location'), 'https://priv-dept.example/pub/fedora/linux/releases/41/Everything/x86_64/os/');
+    // …and when the weighted variant picks the first host (moved to the front by nginx), to that host.
+    const brFirst = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=186.1.1.1&redirect=1');
+      assert.equal(r.status, 302);
+      const host = new URL(r.headers.get('location')!).hostname;
+      assert.ok(['br-big.example', 'br-small.example'].includes(host), host);
+      brFirst.add(host);
+    }
+    assert.ok(brFirst.has('br-big.example'));
     // An alias answers like its target; another arch has its own path.
     const alias = await get('/mirrorlist?repo=fedora-alias&arch=x86_64&ip=3.3.3.3');
     assertGroups(hostsOf(alias.body), reference('3.3.3.3'), 'alias');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, mirrorlistBlob, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
+import { compose, invalidRepoText, metalinkBlob, metalinkFacts, metalinkFailure, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistUnit, moveFirst, PH, wrapAlternates, type FormatHost } from '../../pipelines/build/formats.ts';
 import type { FileDetail } from '../../pipelines/build/snapshot.ts';
 
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/build/golden');
@@ -50,4 +50,33 @@ test('error bodies: invalid repo lists the valid pairs sorted; metalink wraps me
   golden('invalid.txt', compose(text, { echo: '(invalid) arch = x86_64' }));
   golden('failure.xml', metalinkFailure('Sat, 21 Nov 2026 00:00:00 GMT', 'repo disabled'));
   assert.doesNotMatch(metalinkFailure('d', 'a -- b'), /a -- b/);
+});
+
+test('one blob per list: moving any lead-group host to PH.first gives that variant (mirrorlist byte for byte; metalink in order, preference strictly decreasing)', () => {
+  for (const lead of [{ start: 1, size: 3 }, { start: 2, size: 3 }, { start: 0, size: 5 }]) {
+  const mlBlob = mirrorlistBlob('country = US ', hosts, null, lead);
+  const mtBlob = metalinkBlob(hosts, null, lead);
+  const prefs = metalinkPreferences(hosts, null, lead);
+  const urlsOf = (doc: string) => [...doc.matchAll(/<url [^>]*preference="(\d+)"[^>]*>([^<]+)<\/url>/g)].map((m) => ({ pref: Number(m[1]), url: m[2] }));
+  for (let k = lead.start; k < lead.start + lead.size; k++) {
+    const order = [...hosts.slice(0, lead.start), hosts[k], ...hosts.slice(lead.start).filter((_, i) => i + lead.start !== k)];
+    const mlFirst = k === mirrorlistFirstHost(hosts.slice(lead.start), null) + lead.start;
+    const mlLast = k === mirrorlistLastHost(hosts, null);
+    const ml = moveFirst(mlBlob, mirrorlistDeletion(hosts[k], null, mlFirst, mlLast), mlFirst ? mirrorlistUnit(hosts[k], null) : `${PH.path}/`, mirrorlistUnit(hosts[k], null));
+    assert.equal(compose(ml, repo), compose(mirrorlistBlob('country = US ', order, null), repo), `variant ${k}`);
+    const mtFirst = k === metalinkFirstHost(hosts.slice(lead.start), null) + lead.start;
+    const ins = metalinkUnit(hosts[k], null, prefs.first, 'insert');
+    const mt = compose(moveFirst(mtBlob, metalinkUnit(hosts[k], null, prefs.hosts[k], mtFirst ? 'first' : 'other'), mtFirst ? ins : '', ins), { ...repo, pubdate: 'd', head: '' });
+    const want = urlsOf(compose(metalinkBlob(order, null), { ...repo, pubdate: 'd', head: '' }));
+    const got = urlsOf(mt);
+    assert.deepEqual(got.map((u) => u.url), want.map((u) => u.url), `metalink variant ${k}: order`);
+    assert.equal(got[0].pref, 100);
+    const perHost = [...new Map(got.map((u) => [new URL(u.url).host, u.pref])).values()];
+    assert.ok(perHost.every((p, i) => i === 0 || p < perHost[i - 1]), `metalink variant ${k}: ${perHost.join(' ')}`);
+    assert.doesNotMatch(mt, /@@/);
+    assert.equal(mt.split('<url ').length, want.length + 1);
+  }
+  }
+  // Without a lead slot the blob is the plain list.
+  assert.equal(compose(moveFirst(mirrorlistBlob('x ', hosts, null), '', '', ''), repo), compose(mirrorlistBlob('x ', hosts, null), repo));
 });
