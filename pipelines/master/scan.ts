@@ -2,18 +2,19 @@
 // present and sound, else a walk or an rsync listing), build the directory
 // rows, map repositories by the configured rules, hash what changed, and apply
 // it all in one transaction. Returns figures; per-directory problems are data.
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { resolvePath, type CategoryConfig } from '../core/config.ts';
 import type { Db } from '../core/db.ts';
 import type { Logger } from '../core/log.ts';
 import type { Failure } from '../core/types.ts';
 import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
-import { parseFullFileTimeList } from './listing.ts';
+import { listedDirectories, parseFullFileTimeList, type ListEntry } from './listing.ts';
 import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
 import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
-import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, type ApplyCounts, type DesiredRepo } from './store.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
+import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
+import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
 export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
 
@@ -47,6 +48,12 @@ export interface ScanFigures {
   directories: number;
   /** Directories actually listed (a no-change local rescan lists none). */
   listedDirs: number;
+  /**
+   * The fullfiletimelist, the config and every directory's mode and ctime were
+   * those of the previous scan: nothing was parsed, read from the directory
+   * table or written (the figures are the previous scan's).
+   */
+  unchanged: boolean;
   /** Files the listing saw (in the directories listed; a whole list or rsync listing sees all). */
   files: number;
   repositories: number;
@@ -96,6 +103,57 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const subject = (dir: string) => `${category.name}:${dir === '' ? '.' : dir}`;
 
   const state = await ensureCategory(db, category.name, category.topdir);
+  const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
+  const isExcluded = makeExcluder(category.excludes);
+  const fileTimeList = await pickFileTimeList(category, source.topFiles);
+  const listName = fileTimeList.use;
+  const topFileExcludes = new Set(fileTimeList.all);
+  const taken = await reposOfOtherCategories(db, state.id);
+  const erroring = await reposWithErrors(db, state.id);
+
+  // 0. A list whose bytes, config and directory states are the previous scan's:
+  // nothing to parse, load or write (what makes a no-change list rescan cheap).
+  let listBytes: Buffer | null = null;
+  let listKey = '';
+  if (listName && opts.prefer !== 'listing') {
+    const got = (await source.read([listName])).get(listName)!;
+    if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
+    else {
+      listBytes = got;
+      listKey = scanKey(got, category, fileTimeList.all, taken);
+    }
+  }
+  const stored = state.scanDigest;
+  if (listBytes && stored && stored.key === listKey && !opts.fullWalk && erroring.size === 0 && state.lastScanStarted !== null) {
+    const dirs = listedDirectories(listBytes);
+    if (dirs) {
+      const known = new Map<string, DirScan>([['', { name: '', mode: null, ctime: 0, files: null }]]);
+      for (const d of dirs) if (d.name === '' || !isExcluded(d.name)) known.set(d.name, { name: d.name, mode: null, ctime: d.time, files: null });
+      await statListedDirs(source, known, rsyncOpts);
+      if (dirStateDigest(known).digest === stored.dirs) {
+        const tList = performance.now();
+        const counts = opts.dryRun ? null : await recordUnchangedScan(db, { categoryId: state.id, retentionDays: opts.retentionDays, scanStarted, source: 'fullfiletimelist' });
+        if (stored.unmatched.length) notes.push(`${category.name}: ${unmatchedMessage(stored.unmatched)}`);
+        const tEnd = performance.now();
+        return {
+          category: category.name,
+          source: 'fullfiletimelist',
+          directories: stored.directories,
+          listedDirs: 0,
+          unchanged: true,
+          files: stored.files,
+          repositories: stored.repositories,
+          unmatched: stored.unmatched,
+          filesRead: 0,
+          counts,
+          failures,
+          notes,
+          ms: { load: 0, list: Math.round(tList - t0), hash: 0, store: Math.round(tEnd - tList), total: Math.round(tEnd - t0) },
+        };
+      }
+    }
+  }
+
   const previous = await loadDirectories(db, state.id);
   // The stored lists read below without listing: repodata (which repositories
   // exist) and directories with file details (checksum files).
@@ -103,41 +161,32 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
   await loadStoredFiles(db, previous, [...previous.keys()].filter((n) => baseName(n) === 'repodata' || dirsWithDetails.has(n)));
   const tLoad = performance.now();
-  const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
-  const isExcluded = makeExcluder(category.excludes);
-  const fileTimeList = await pickFileTimeList(category, source.topFiles);
-  const listName = fileTimeList.use;
-  const topFileExcludes = new Set(fileTimeList.all);
 
   // 1. List the tree.
   let scans: Map<string, DirScan> | null = null;
   let kind: SourceKind = source.kind === 'local' ? 'walk' : 'rsync';
   let listedDirs = 0;
-  if (listName && opts.prefer !== 'listing') {
-    const got = (await source.read([listName])).get(listName)!;
-    if (got instanceof Error) {
-      opts.log?.debug(`no usable ${listName}: ${got.message}`);
+  // What the next scan compares, when this one is a sound list scan.
+  let dirDigest: { digest: string; newest: number } | null = null;
+  let newestListed = 0;
+  if (listBytes) {
+    const builder = scanBuilder(isExcluded, topFileExcludes);
+    const add = (e: ListEntry) => {
+      if (e.time > newestListed) newestListed = e.time;
+      builder.add(e);
+    };
+    const list = parseFullFileTimeList(listBytes, 20, add);
+    listBytes = null;
+    if (list.issues.length) {
+      const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
+      failures.push({ subject: subject(''), kind: 'parse', message: msg });
+      opts.log?.warn(msg);
     } else {
-      const builder = scanBuilder(isExcluded, topFileExcludes);
-      const list = parseFullFileTimeList(got, 20, builder.add);
-      if (list.issues.length) {
-        const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
-        failures.push({ subject: subject(''), kind: 'parse', message: msg });
-        opts.log?.warn(msg);
-      } else {
-        scans = builder.scans;
-        kind = 'fullfiletimelist';
-        // The list has no permissions; the bitflip needs them.
-        if (source.kind === 'local') await statDirModes(source.where, scans, opts.signal);
-        else {
-          const known = scans;
-          const setMode = (e: { name: string; mode?: number }) => {
-            const s = known.get(e.name);
-            if (s && e.mode !== undefined) s.mode = e.mode;
-          };
-          await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
-        }
-      }
+      scans = builder.scans;
+      kind = 'fullfiletimelist';
+      // The list has no permissions; the bitflip needs them.
+      await statListedDirs(source, scans, rsyncOpts);
+      dirDigest = dirStateDigest(scans);
     }
   }
   if (!scans) {
@@ -177,7 +226,6 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const rows = buildDirRows(scans, previous);
   const rowByName = new Map(rows.map((r) => [r.name, r]));
   const rules = compileRules(category.repoRules);
-  const taken = await reposOfOtherCategories(db, state.id);
   const repos = new Map<string, DesiredRepo>();
   const unmatched: string[] = [];
   const mapped: Array<{ dir: string; m: NonNullable<ReturnType<typeof mapRepository>> }> = [];
@@ -200,13 +248,12 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     repos.set(key, { prefix: m.prefix, arch: m.arch, dir, disabled: m.disabled, error: null });
   }
   if (unmatched.length) {
-    const msg = `${unmatched.length} director${unmatched.length === 1 ? 'y has' : 'ies have'} repodata/repomd.xml but match no repo rule: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}`;
+    const msg = unmatchedMessage(unmatched);
     notes.push(`${category.name}: ${msg}`);
     opts.log?.warn(msg);
   }
 
   // 3. Hash what changed (or was never hashed, or failed last time).
-  const erroring = await reposWithErrors(db, state.id);
   // Listings carry whole seconds: a file replaced by one of the same size in the
   // second the previous scan ran looks unchanged. Anything stamped at or after
   // that scan's start is hashed again (cheap: repomd.xml and checksum files only).
@@ -249,16 +296,24 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   }
   const tHash = performance.now();
 
-  // 4. One transaction.
+  // 4. One transaction. A list scan vouches for the next one only when nothing in
+  // it (list times, directory ctimes) is as new as this scan's start — a racy
+  // second — and nothing failed (failures are retried by a full scan).
+  const startedSec = Math.floor(scanStarted.getTime() / 1000);
+  const digest: ScanDigest | null =
+    dirDigest && newestListed < startedSec && dirDigest.newest < startedSec && failures.length === 0 && [...repos.values()].every((r) => r.error === null)
+      ? { key: listKey, dirs: dirDigest.digest, directories: rows.length, files, repositories: repos.size, unmatched }
+      : null;
   const counts = opts.dryRun
     ? null
-    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind });
+    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind, digest });
   const tEnd = performance.now();
   return {
     category: category.name,
     source: kind,
     directories: rows.length,
     listedDirs,
+    unchanged: false,
     files,
     repositories: repos.size,
     unmatched,
@@ -287,6 +342,30 @@ export function reuseUnchanged(scans: Map<string, DirScan>, previous: ReadonlyMa
     reused++;
   }
   return reused;
+}
+
+/** Directory modes (and local ctimes) for the directories a list named: lstat locally, a directories-only listing over rsync. */
+async function statListedDirs(source: Source, scans: Map<string, DirScan>, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+  if (source.kind === 'local') {
+    await statDirModes(source.where, scans, rsyncOpts.signal);
+    return;
+  }
+  const setMode = (e: { name: string; mode?: number }) => {
+    const s = scans.get(e.name);
+    if (s && e.mode !== undefined) s.mode = e.mode;
+  };
+  await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
+}
+
+/** What makes two list scans comparable: the list's bytes and everything else the rows depend on. */
+function scanKey(list: Buffer, category: CategoryConfig, lists: readonly string[], taken: ReadonlyMap<string, { category: string; directoryId: number }>): string {
+  const config = { v: 1, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
+  const others = [...taken].map(([k, v]) => `${k}\0${v.directoryId}`).sort();
+  return createHash('sha256').update(JSON.stringify({ config, others })).update(list).digest('base64');
+}
+
+function unmatchedMessage(unmatched: readonly string[]): string {
+  return `${unmatched.length} director${unmatched.length === 1 ? 'y has' : 'ies have'} repodata/repomd.xml but match no repo rule: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}`;
 }
 
 function openSource(category: CategoryConfig, baseDir: string, concurrency: number, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Source {
