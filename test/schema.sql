@@ -8,6 +8,7 @@ TABLE category
   scan_source text
   scan_error text
   scan_digest jsonb
+  scan_dirs text
   CONSTRAINT category_name_key UNIQUE (name)
   CONSTRAINT category_pkey PRIMARY KEY (id)
   INDEX CREATE UNIQUE INDEX category_name_key ON category USING btree (name)

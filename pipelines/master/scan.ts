@@ -13,7 +13,7 @@ import { listedDirectories, parseFullFileTimeList, type ListEntry } from './list
 import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
 import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
-import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
+import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadScanDirNames, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
 import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
 export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
@@ -49,9 +49,10 @@ export interface ScanFigures {
   /** Directories actually listed (a no-change local rescan lists none). */
   listedDirs: number;
   /**
-   * The fullfiletimelist, the config and every directory's mode and ctime were
-   * those of the previous scan: nothing was parsed, read from the directory
-   * table or written (the figures are the previous scan's).
+   * The fullfiletimelist (or, walking, the set of directories), the config and
+   * every directory's mode and ctime were those of the previous scan: nothing
+   * was parsed, read from the directory table or written (the figures are the
+   * previous scan's).
    */
   unchanged: boolean;
   /** Files the listing saw (in the directories listed; a whole list or rsync listing sees all). */
@@ -111,46 +112,53 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const taken = await reposOfOtherCategories(db, state.id);
   const erroring = await reposWithErrors(db, state.id);
 
-  // 0. A list whose bytes, config and directory states are the previous scan's:
-  // nothing to parse, load or write (what makes a no-change list rescan cheap).
+  // 0. A tree whose list bytes (or, walked, whose directory names), config and
+  // directory modes and ctimes are the previous scan's: nothing to parse, load or
+  // write (what makes a no-change rescan cheap).
   let listBytes: Buffer | null = null;
-  let listKey = '';
   if (listName && opts.prefer !== 'listing') {
     const got = (await source.read([listName])).get(listName)!;
     if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
-    else {
-      listBytes = got;
-      listKey = scanKey(got, category, fileTimeList.all, taken);
-    }
+    else listBytes = got;
   }
+  const walking = !listBytes && source.kind === 'local';
+  const key = listBytes ? scanKey('fullfiletimelist', listBytes, category, fileTimeList.all) : walking ? scanKey('walk', null, category, fileTimeList.all) : '';
   const stored = state.scanDigest;
-  if (listBytes && stored && stored.key === listKey && !opts.fullWalk && erroring.size === 0 && state.lastScanStarted !== null) {
-    const dirs = listedDirectories(listBytes);
-    if (dirs) {
-      const known = new Map<string, DirScan>([['', { name: '', mode: null, ctime: 0, files: null }]]);
-      for (const d of dirs) if (d.name === '' || !isExcluded(d.name)) known.set(d.name, { name: d.name, mode: null, ctime: d.time, files: null });
-      await statListedDirs(source, known, rsyncOpts);
-      if (dirStateDigest(known).digest === stored.dirs) {
-        const tList = performance.now();
-        const counts = opts.dryRun ? null : await recordUnchangedScan(db, { categoryId: state.id, retentionDays: opts.retentionDays, scanStarted, source: 'fullfiletimelist' });
-        if (stored.unmatched.length) notes.push(`${category.name}: ${unmatchedMessage(stored.unmatched)}`);
-        const tEnd = performance.now();
-        return {
-          category: category.name,
-          source: 'fullfiletimelist',
-          directories: stored.directories,
-          listedDirs: 0,
-          unchanged: true,
-          files: stored.files,
-          repositories: stored.repositories,
-          unmatched: stored.unmatched,
-          filesRead: 0,
-          counts,
-          failures,
-          notes,
-          ms: { load: 0, list: Math.round(tList - t0), hash: 0, store: Math.round(tEnd - tList), total: Math.round(tEnd - t0) },
-        };
+  if (key && stored && stored.key === key && !opts.fullWalk && erroring.size === 0 && state.lastScanStarted !== null && !stored.repoKeys.some((k) => taken.has(k))) {
+    // The directories to check: the list's (their ctimes come from it over rsync), or the names the last walk stored.
+    let known: Map<string, DirScan> | null = null;
+    if (listBytes) {
+      const dirs = listedDirectories(listBytes);
+      if (dirs) {
+        known = new Map([['', { name: '', mode: null, ctime: 0, files: null }]]);
+        for (const d of dirs) if (d.name === '' || !isExcluded(d.name)) known.set(d.name, { name: d.name, mode: null, ctime: d.time, files: null });
       }
+    } else {
+      const names = await loadScanDirNames(db, state.id);
+      if (names) known = new Map(names.map((name) => [name, { name, mode: null, ctime: 0, files: null }]));
+    }
+    if (known) await statListedDirs(source, known, rsyncOpts);
+    if (known && dirStateDigest(known).digest === stored.dirs) {
+      const kindNow: SourceKind = listBytes ? 'fullfiletimelist' : 'walk';
+      const tList = performance.now();
+      const counts = opts.dryRun ? null : await recordUnchangedScan(db, { categoryId: state.id, retentionDays: opts.retentionDays, scanStarted, source: kindNow });
+      if (stored.unmatched.length) notes.push(`${category.name}: ${unmatchedMessage(stored.unmatched)}`);
+      const tEnd = performance.now();
+      return {
+        category: category.name,
+        source: kindNow,
+        directories: stored.directories,
+        listedDirs: 0,
+        unchanged: true,
+        files: stored.files,
+        repositories: stored.repositories,
+        unmatched: stored.unmatched,
+        filesRead: 0,
+        counts,
+        failures,
+        notes,
+        ms: { load: 0, list: Math.round(tList - t0), hash: 0, store: Math.round(tEnd - tList), total: Math.round(tEnd - t0) },
+      };
     }
   }
 
@@ -202,6 +210,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       scans = walked.scans;
       listedDirs = walked.listed;
       for (const p of walked.problems) failures.push({ subject: subject(p.dir), kind: 'other', message: p.message });
+      dirDigest = dirStateDigest(scans);
     } else {
       const builder = scanBuilder(isExcluded, topFileExcludes);
       const listing = await rsyncList(source.where, { ...rsyncOpts, onEntry: builder.add });
@@ -300,13 +309,15 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   // it (list times, directory ctimes) is as new as this scan's start — a racy
   // second — and nothing failed (failures are retried by a full scan).
   const startedSec = Math.floor(scanStarted.getTime() / 1000);
+  // File times count for the lists later steps hash from (repodata, checksum files).
+  const newestFile = rows.reduce((n, r) => (r.files ?? []).reduce((m, f) => Math.max(m, f.mtime), n), 0);
   const digest: ScanDigest | null =
-    dirDigest && newestListed < startedSec && dirDigest.newest < startedSec && failures.length === 0 && [...repos.values()].every((r) => r.error === null)
-      ? { key: listKey, dirs: dirDigest.digest, directories: rows.length, files, repositories: repos.size, unmatched }
+    dirDigest && newestListed < startedSec && newestFile < startedSec && dirDigest.newest < startedSec && failures.length === 0 && [...repos.values()].every((r) => r.error === null)
+      ? { key, repoKeys: mapped.map(({ m }) => `${m.prefix}/${m.arch}`), dirs: dirDigest.digest, directories: rows.length, files, repositories: repos.size, unmatched }
       : null;
   const counts = opts.dryRun
     ? null
-    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind, digest });
+    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind, digest, dirNames: kind === 'walk' ? rows.map((r) => r.name) : null });
   const tEnd = performance.now();
   return {
     category: category.name,
@@ -357,11 +368,12 @@ async function statListedDirs(source: Source, scans: Map<string, DirScan>, rsync
   await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
 }
 
-/** What makes two list scans comparable: the list's bytes and everything else the rows depend on. */
-function scanKey(list: Buffer, category: CategoryConfig, lists: readonly string[], taken: ReadonlyMap<string, { category: string; directoryId: number }>): string {
-  const config = { v: 1, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
-  const others = [...taken].map(([k, v]) => `${k}\0${v.directoryId}`).sort();
-  return createHash('sha256').update(JSON.stringify({ config, others })).update(list).digest('base64');
+/** What makes two scans comparable: how the tree was read, the list's bytes and everything else the rows depend on. */
+function scanKey(how: SourceKind, list: Buffer | null, category: CategoryConfig, lists: readonly string[]): string {
+  const config = { v: 1, how, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
+  const h = createHash('sha256').update(JSON.stringify(config));
+  if (list) h.update(list);
+  return h.digest('base64');
 }
 
 function unmatchedMessage(unmatched: readonly string[]): string {

@@ -186,7 +186,7 @@ describeBackends('scan-master', (backend: Backend) => {
     }
   });
 
-  test('an unchanged fullfiletimelist is not parsed and writes nothing; a change in one directory rewrites exactly that row (local and rsync)', async (t) => {
+  test('an unchanged tree (fullfiletimelist local and rsync, walk) is not parsed and writes nothing; a change in one directory rewrites exactly that row', async (t) => {
     if (!tools(t)) return;
     const { base, root } = await demoTree(t);
     const url = await rsyncDaemon(t, root);
@@ -196,24 +196,29 @@ describeBackends('scan-master', (backend: Backend) => {
     // A list scan vouches for the next one only when nothing in it is as new as its start.
     const pastThisSecond = () => new Promise((r) => setTimeout(r, 1100));
     const idsOf = async (names: string[]) => (await db.query<{ id: number }>('SELECT id FROM directory WHERE name = ANY($1::text[]) ORDER BY id', [names])).rows.map((r) => r.id);
-    for (const source of [{ type: 'local', path: 'master' } as const, { type: 'rsync', url } as const]) {
+    const passes = [
+      { label: 'list (local)', source: { type: 'local', path: 'master' } as const, list: undefined },
+      { label: 'list (rsync)', source: { type: 'rsync', url } as const, list: undefined },
+      { label: 'walk', source: { type: 'local', path: 'master' } as const, list: false as const },
+    ];
+    for (const { label, source, list } of passes) {
       await db.query('DELETE FROM category');
-      const category = withSource(LINUX, source, { fullfiletimelist: undefined });
+      const category = withSource(LINUX, source, { fullfiletimelist: list });
       await pastThisSecond();
       const first = await scan(db, category, base, 'auto');
-      assert.equal(first.source, 'fullfiletimelist');
+      assert.equal(first.source, list === false ? 'walk' : 'fullfiletimelist');
       assert.equal(first.unchanged, false);
       const before = await rowVersions(db);
       const again = await scan(db, category, base, 'auto');
-      assert.equal(again.unchanged, true, `${source.type}: the unchanged list is recognised`);
+      assert.equal(again.unchanged, true, `${label}: the unchanged tree is recognised`);
       assert.equal(again.ms.load, 0, 'the directory table is not read');
       assert.deepEqual({ ...again.counts! }, { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 });
       assert.deepEqual([again.directories, again.repositories, again.files], [first.directories, first.repositories, first.files], 'figures repeated');
-      assert.deepEqual(await rowVersions(db), before, `${source.type}: no row was rewritten`);
+      assert.deepEqual(await rowVersions(db), before, `${label}: no row was rewritten`);
 
       // One file more in one directory, and the list regenerated (by rename, which
       // also changes the top's ctime: a walk or lstat sees that, rsync does not).
-      const added = path.join(top, changedDir, `extra-${source.type}.txt`);
+      const added = path.join(top, changedDir, `extra-${label.replace(/\W/g, '')}.txt`);
       fs.writeFileSync(added, 'x');
       writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES);
       const after = await scan(db, category, base, 'auto');
@@ -223,14 +228,14 @@ describeBackends('scan-master', (backend: Backend) => {
       const ids = new Set((await idsOf(rewritten)).map((id) => `d${id}:`));
       const now = await rowVersions(db);
       const differ = now.filter((v, i) => v !== before[i]).map((v) => v.slice(0, v.indexOf(':') + 1));
-      assert.deepEqual(new Set(differ), ids, `${source.type}: exactly ${rewritten.join(', ') || 'the top'} rewritten`);
+      assert.deepEqual(new Set(differ), ids, `${label}: exactly ${rewritten.join(', ') || 'the top'} rewritten`);
       const row = (await tables(db)).directory.find((d) => d.name === changedDir)!;
-      assert.ok(row.files.some((f) => f.name === `extra-${source.type}.txt`), 'the new file is in the short list');
+      assert.ok(row.files.some((f) => f.name === path.basename(added)), 'the new file is in the short list');
       // The incremental rows equal a fresh scan's.
       const incremental = await tables(db, { ctime: true });
       await db.query('DELETE FROM category');
       await scan(db, category, base, 'auto');
-      assert.deepEqual((await tables(db, { ctime: true })).directory, incremental.directory, `${source.type}: incremental rows equal a fresh scan's`);
+      assert.deepEqual((await tables(db, { ctime: true })).directory, incremental.directory, `${label}: incremental rows equal a fresh scan's`);
       fs.rmSync(added);
       writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES);
 
@@ -242,9 +247,9 @@ describeBackends('scan-master', (backend: Backend) => {
       const mode = fs.statSync(pre).mode & 0o777;
       fs.chmodSync(pre, mode === 0o755 ? 0o750 : 0o755);
       const flipped = await scan(db, category, base, 'auto');
-      assert.equal(flipped.unchanged, false, `${source.type}: a chmod is a change`);
+      assert.equal(flipped.unchanged, false, `${label}: a chmod is a change`);
       const rows42 = (await tables(db)).directory.filter((d) => d.name.startsWith('releases/42'));
-      assert.ok(rows42.length > 0 && rows42.every((d) => d.readable === (mode !== 0o755)), `${source.type}: the bitflip is seen`);
+      assert.ok(rows42.length > 0 && rows42.every((d) => d.readable === (mode !== 0o755)), `${label}: the bitflip is seen`);
       fs.chmodSync(pre, mode);
       writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES); // the next pass starts from a true list
     }
