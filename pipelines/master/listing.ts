@@ -228,24 +228,35 @@ export function listedDirectories(data: Buffer): Array<{ name: string; time: num
     let lineEnd = data.indexOf(0x0a, p);
     if (lineEnd < 0 || lineEnd > bodyEnd) lineEnd = bodyEnd;
     pos = lineEnd + 1;
-    // The hit must be the line's first tab (after the ctime), not bytes of a name.
-    const lineStart = data.lastIndexOf(0x0a, p) + 1;
+    // The hit must be the line's first tab, after 1–12 ctime digits, not bytes of a name.
+    let lineStart = p;
+    while (lineStart > bodyStart && lineStart > p - 13 && data[lineStart - 1] !== 0x0a) lineStart--;
     let time = 0;
-    let digits = true;
-    for (let i = lineStart; i < p; i++) {
+    let digits = lineStart < p && (lineStart === bodyStart || data[lineStart - 1] === 0x0a);
+    for (let i = lineStart; digits && i < p; i++) {
       const c = data[i]!;
       if (c < 48 || c > 57) digits = false;
       time = time * 10 + (c - 48);
     }
-    if (!digits || p === lineStart || p - lineStart > 12) {
+    if (!digits) {
       pos = p + 1;
       continue;
     }
     const t3 = data.indexOf(9, p + 3);
     if (t3 < 0 || t3 > lineEnd) continue;
     const nameEnd = lineEnd > t3 + 1 && data[lineEnd - 1] === 0x0d ? lineEnd - 1 : lineEnd;
+    // Plain ASCII names (nearly all) are decoded directly; others as canonicalName does.
+    let plain = true;
+    for (let i = t3 + 1; i < nameEnd; i++) {
+      const c = data[i]!;
+      if (c < 0x20 || c >= 0x7f || c === 0x5c) {
+        plain = false;
+        break;
+      }
+    }
+    const raw = plain ? data.toString('latin1', t3 + 1, nameEnd) : canonicalName(data.subarray(t3 + 1, nameEnd));
     let escaped = false;
-    const name = cleanName(canonicalName(data.subarray(t3 + 1, nameEnd)), () => void (escaped = true));
+    const name = cleanName(raw, () => void (escaped = true));
     if (escaped || name === null) return null;
     out.push({ name, time });
   }
