@@ -110,7 +110,6 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const listName = fileTimeList.use;
   const topFileExcludes = new Set(fileTimeList.all);
   const taken = await reposOfOtherCategories(db, state.id);
-  const erroring = await reposWithErrors(db, state.id);
 
   // 0. A tree whose list bytes (or, walked, whose directory names), config and
   // directory modes and ctimes are the previous scan's: nothing to parse, load or
@@ -124,7 +123,8 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const walking = !listBytes && source.kind === 'local';
   const key = listBytes ? scanKey('fullfiletimelist', listBytes, category, fileTimeList.all) : walking ? scanKey('walk', null, category, fileTimeList.all) : '';
   const stored = state.scanDigest;
-  if (key && stored && stored.key === key && !opts.fullWalk && erroring.size === 0 && state.lastScanStarted !== null && !stored.repoKeys.some((k) => taken.has(k))) {
+  // (A stored digest implies no repository error: only a scan without one stores it, and the shortcut writes nothing.)
+  if (key && stored && stored.key === key && !opts.fullWalk && state.lastScanStarted !== null && !stored.repoKeys.some((k) => taken.has(k))) {
     // The directories to check: the list's (their ctimes come from it over rsync), or the names the last walk stored.
     let known: Map<string, DirScan> | null = null;
     if (listBytes) {
@@ -162,6 +162,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     }
   }
 
+  const erroring = await reposWithErrors(db, state.id);
   const previous = await loadDirectories(db, state.id);
   // The stored lists read below without listing: repodata (which repositories
   // exist) and directories with file details (checksum files).

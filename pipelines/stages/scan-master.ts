@@ -78,7 +78,7 @@ export function describe(f: ScanFigures): string {
   const changes = c
     ? `dirs +${c.dirsInserted} ~${c.dirsUpdated} -${c.dirsDeleted}, repos +${c.reposInserted} ~${c.reposUpdated} -${c.reposDeleted}, details +${c.detailsAdded} -${c.detailsPruned}`
     : 'dry run, nothing written';
-  if (f.unchanged) return `${f.source}: unchanged since the last scan (list, config and directory modes/ctimes), nothing parsed or rewritten: ${f.directories} dirs, ${f.repositories} repos${c ? `, details -${c.detailsPruned}` : ''}; ${f.ms.total} ms`;
+  if (f.unchanged) return `${f.source}: unchanged since the last scan (${f.source === 'walk' ? 'directory set' : 'list'}, config, directory modes and ctimes), nothing parsed or rewritten: ${f.directories} dirs, ${f.repositories} repos${c ? `, details -${c.detailsPruned}` : ''}; ${f.ms.total} ms`;
   return `${f.source}: ${f.directories} dirs (${f.listedDirs} listed), ${f.files} files, ${f.repositories} repos, ${f.filesRead} files hashed; ${changes}; ${f.ms.total} ms`;
 }
 
