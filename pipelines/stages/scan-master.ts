@@ -55,6 +55,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     stats: {
       directories: sum((f) => f.directories),
       listed: sum((f) => f.listedDirs),
+      /** Categories found as the previous scan left them (nothing parsed or written). */
+      unchanged: sum((f) => (f.unchanged ? 1 : 0)),
       repositories: sum((f) => f.repositories),
       unmatched: sum((f) => f.unmatched.length),
       changedDirs: sum((f) => (f.counts ? f.counts.dirsInserted + f.counts.dirsUpdated + f.counts.dirsDeleted : 0)),
