@@ -7,6 +7,8 @@ TABLE category
   scanned_at timestamp with time zone
   scan_source text
   scan_error text
+  scan_digest jsonb
+  scan_dirs text
   CONSTRAINT category_name_key UNIQUE (name)
   CONSTRAINT category_pkey PRIMARY KEY (id)
   INDEX CREATE UNIQUE INDEX category_name_key ON category USING btree (name)

@@ -61,12 +61,12 @@ export const benchmark: Benchmark = {
     const fig = (name: string, value: number, unit: string, extra: Partial<Figure> = {}): Figure => ({ benchmark: 'scan-master', name, value, unit, ...extra });
     return [
       fig('full walk', s(walk), 's', { note: `${dirs} directories, ${walk.value.stats.repositories} repositories; page cache warm; ${cpu(walk)}` }),
-      fig('no-change rescan', s(rescan), 's', { note: `${rescan.value.stats.changedDirs ?? '?'} directories rewritten; ${cpu(rescan)}` }),
+      fig('no-change rescan', s(rescan), 's', { note: `${rescan.value.stats.changedDirs ?? '?'} directories rewritten, ${rescan.value.stats.unchanged ?? '?'} of ${walk.value.counts?.ok ?? '?'} categories unchanged as a whole; ${cpu(rescan)}` }),
       fig('no-change rescan / full walk', s(rescan) / s(walk), '', { target: { op: '<=', value: 0.1 }, source: SOURCE }),
       fig('fullfiletimelist scan', s(ftl), 's', { note: `fresh database; ${ftl.value.stats.directories} directories; ${cpu(ftl)}` }),
       fig('full walk / fullfiletimelist (speed-up)', s(walk) / s(ftl), '×', { target: { op: '>=', value: 10 }, source: SOURCE }),
       fig('full re-walk (--full)', s(rewalk), 's', { note: `database current; ${rewalk.value.stats.listed ?? '?'} directories listed, ${rewalk.value.stats.changedDirs ?? '?'} rewritten; ${cpu(rewalk)}` }),
-      fig('fullfiletimelist rescan', s(ftlAgain), 's', { note: `database current; ${ftlAgain.value.stats.changedDirs ?? '?'} directories rewritten; ${cpu(ftlAgain)}` }),
+      fig('fullfiletimelist rescan', s(ftlAgain), 's', { note: `database current; ${ftlAgain.value.stats.changedDirs ?? '?'} directories rewritten, ${ftlAgain.value.stats.unchanged ?? '?'} of ${ftl.value.counts?.ok ?? '?'} categories unchanged as a whole; ${cpu(ftlAgain)}` }),
       fig('re-walk / fullfiletimelist rescan', s(rewalk) / s(ftlAgain), '×', { target: { op: '>=', value: 10 }, source: SOURCE }),
       fig('peak RSS (worst of the five)', mb(rss), 'MB', { target: { op: '<=', value: 500 }, source: SOURCE, note: `walk ${mb(walk.maxRssBytes).toFixed(0)}, rescan ${mb(rescan.maxRssBytes).toFixed(0)}, fullfiletimelist ${mb(ftl.maxRssBytes).toFixed(0)}, re-walk ${mb(rewalk.maxRssBytes).toFixed(0)}, list rescan ${mb(ftlAgain.maxRssBytes).toFixed(0)} MB; ${ctx.databaseUrl ? 'Postgres in its own process' : 'includes the in-process PGlite'}` }),
       fig('baseline: open + migrate the database', mb(base.maxRssBytes), 'MB', { note: `${(base.value.ms / 1000).toFixed(1)} s; the floor every stage child pays${ctx.databaseUrl ? '' : ' (PGlite is in-process)'}` }),

@@ -200,6 +200,69 @@ function parseBytes(data: Buffer, maxIssues: number, sink: (e: ListEntry) => voi
   return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
+const DIR_FIELD = Buffer.from('\td\t');
+
+/**
+ * Only the directories of a fullfiletimelist (the `d` lines of `[Files]`),
+ * found by searching the bytes for the type field instead of splitting all
+ * 400,000 lines: what the rescan of an unchanged list checks against the tree.
+ * Null when the list is not sound (no `[Files]`, no `[End]`, a name escaping
+ * the top): then the full parse runs and reports why.
+ */
+export function listedDirectories(data: Buffer): Array<{ name: string; time: number }> | null {
+  let header = 0;
+  if (data.toString('latin1', 0, 7) !== '[Files]') {
+    header = data.indexOf('\n[Files]') + 1;
+    if (header === 0) return null;
+  }
+  const bodyStart = data.indexOf(0x0a, header) + 1;
+  if (bodyStart <= 0) return null;
+  const next = data.indexOf('\n[', bodyStart - 1);
+  const bodyEnd = next < 0 ? data.length : next + 1;
+  if (data.indexOf('\n[End]', bodyEnd - 1) < 0) return null;
+  const out: Array<{ name: string; time: number }> = [];
+  let pos = bodyStart;
+  for (;;) {
+    const p = data.indexOf(DIR_FIELD, pos);
+    if (p < 0 || p >= bodyEnd) break;
+    let lineEnd = data.indexOf(0x0a, p);
+    if (lineEnd < 0 || lineEnd > bodyEnd) lineEnd = bodyEnd;
+    pos = lineEnd + 1;
+    // The hit must be the line's first tab, after 1–12 ctime digits, not bytes of a name.
+    let lineStart = p;
+    while (lineStart > bodyStart && lineStart > p - 13 && data[lineStart - 1] !== 0x0a) lineStart--;
+    let time = 0;
+    let digits = lineStart < p && (lineStart === bodyStart || data[lineStart - 1] === 0x0a);
+    for (let i = lineStart; digits && i < p; i++) {
+      const c = data[i]!;
+      if (c < 48 || c > 57) digits = false;
+      time = time * 10 + (c - 48);
+    }
+    if (!digits) {
+      pos = p + 1;
+      continue;
+    }
+    const t3 = data.indexOf(9, p + 3);
+    if (t3 < 0 || t3 > lineEnd) continue;
+    const nameEnd = lineEnd > t3 + 1 && data[lineEnd - 1] === 0x0d ? lineEnd - 1 : lineEnd;
+    // Plain ASCII names (nearly all) are decoded directly; others as canonicalName does.
+    let plain = true;
+    for (let i = t3 + 1; i < nameEnd; i++) {
+      const c = data[i]!;
+      if (c < 0x20 || c >= 0x7f || c === 0x5c) {
+        plain = false;
+        break;
+      }
+    }
+    const raw = plain ? data.toString('latin1', t3 + 1, nameEnd) : canonicalName(data.subarray(t3 + 1, nameEnd));
+    let escaped = false;
+    const name = cleanName(raw, () => void (escaped = true));
+    if (escaped || name === null) return null;
+    out.push({ name, time });
+  }
+  return out;
+}
+
 /**
  * Writes a fullfiletimelist (the demo tree and the benchmark generate one). Names
  * go out as their raw bytes; a name holding a newline cannot be written in this

@@ -2,18 +2,19 @@
 // present and sound, else a walk or an rsync listing), build the directory
 // rows, map repositories by the configured rules, hash what changed, and apply
 // it all in one transaction. Returns figures; per-directory problems are data.
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { resolvePath, type CategoryConfig } from '../core/config.ts';
 import type { Db } from '../core/db.ts';
 import type { Logger } from '../core/log.ts';
 import type { Failure } from '../core/types.ts';
 import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
-import { parseFullFileTimeList } from './listing.ts';
+import { listedDirectories, parseFullFileTimeList, type ListEntry } from './listing.ts';
 import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
 import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
-import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadStoredFiles, type ApplyCounts, type DesiredRepo } from './store.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
+import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadScanDirNames, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
+import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
 export type SourceKind = 'walk' | 'rsync' | 'fullfiletimelist';
 
@@ -47,6 +48,13 @@ export interface ScanFigures {
   directories: number;
   /** Directories actually listed (a no-change local rescan lists none). */
   listedDirs: number;
+  /**
+   * The fullfiletimelist (or, walking, the set of directories), the config and
+   * every directory's mode and ctime were those of the previous scan: nothing
+   * was parsed, read from the directory table or written (the figures are the
+   * previous scan's).
+   */
+  unchanged: boolean;
   /** Files the listing saw (in the directories listed; a whole list or rsync listing sees all). */
   files: number;
   repositories: number;
@@ -96,6 +104,65 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const subject = (dir: string) => `${category.name}:${dir === '' ? '.' : dir}`;
 
   const state = await ensureCategory(db, category.name, category.topdir);
+  const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
+  const isExcluded = makeExcluder(category.excludes);
+  const fileTimeList = await pickFileTimeList(category, source.topFiles);
+  const listName = fileTimeList.use;
+  const topFileExcludes = new Set(fileTimeList.all);
+  const taken = await reposOfOtherCategories(db, state.id);
+
+  // 0. A tree whose list bytes (or, walked, whose directory names), config and
+  // directory modes and ctimes are the previous scan's: nothing to parse, load or
+  // write (what makes a no-change rescan cheap).
+  let listBytes: Buffer | null = null;
+  if (listName && opts.prefer !== 'listing') {
+    const got = (await source.read([listName])).get(listName)!;
+    if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
+    else listBytes = got;
+  }
+  const walking = !listBytes && source.kind === 'local';
+  const key = listBytes ? scanKey('fullfiletimelist', listBytes, category, fileTimeList.all) : walking ? scanKey('walk', null, category, fileTimeList.all) : '';
+  const stored = state.scanDigest;
+  // (A stored digest implies no repository error: only a scan without one stores it, and the shortcut writes nothing.)
+  if (key && stored && stored.key === key && !opts.fullWalk && state.lastScanStarted !== null && !stored.repoKeys.some((k) => taken.has(k))) {
+    // The directories to check: the list's (their ctimes come from it over rsync), or the names the last walk stored.
+    let known: Map<string, DirScan> | null = null;
+    if (listBytes) {
+      const dirs = listedDirectories(listBytes);
+      if (dirs) {
+        known = new Map([['', { name: '', mode: null, ctime: 0, files: null }]]);
+        for (const d of dirs) if (d.name === '' || !isExcluded(d.name)) known.set(d.name, { name: d.name, mode: null, ctime: d.time, files: null });
+      }
+    } else {
+      const names = await loadScanDirNames(db, state.id);
+      if (names) known = new Map(names.map((name) => [name, { name, mode: null, ctime: 0, files: null }]));
+    }
+    if (known) await statListedDirs(source, known, rsyncOpts);
+    if (known && dirStateDigest(known).digest === stored.dirs) {
+      const kindNow: SourceKind = listBytes ? 'fullfiletimelist' : 'walk';
+      const tList = performance.now();
+      const counts = opts.dryRun ? null : await recordUnchangedScan(db, { categoryId: state.id, retentionDays: opts.retentionDays, scanStarted, source: kindNow });
+      if (stored.unmatched.length) notes.push(`${category.name}: ${unmatchedMessage(stored.unmatched)}`);
+      const tEnd = performance.now();
+      return {
+        category: category.name,
+        source: kindNow,
+        directories: stored.directories,
+        listedDirs: 0,
+        unchanged: true,
+        files: stored.files,
+        repositories: stored.repositories,
+        unmatched: stored.unmatched,
+        filesRead: 0,
+        counts,
+        failures,
+        notes,
+        ms: { load: 0, list: Math.round(tList - t0), hash: 0, store: Math.round(tEnd - tList), total: Math.round(tEnd - t0) },
+      };
+    }
+  }
+
+  const erroring = await reposWithErrors(db, state.id);
   const previous = await loadDirectories(db, state.id);
   // The stored lists read below without listing: repodata (which repositories
   // exist) and directories with file details (checksum files).
@@ -103,41 +170,32 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const dirsWithDetails = new Set([...current.values()].map((c) => c.dir));
   await loadStoredFiles(db, previous, [...previous.keys()].filter((n) => baseName(n) === 'repodata' || dirsWithDetails.has(n)));
   const tLoad = performance.now();
-  const source = openSource(category, opts.baseDir, concurrency, rsyncOpts);
-  const isExcluded = makeExcluder(category.excludes);
-  const fileTimeList = await pickFileTimeList(category, source.topFiles);
-  const listName = fileTimeList.use;
-  const topFileExcludes = new Set(fileTimeList.all);
 
   // 1. List the tree.
   let scans: Map<string, DirScan> | null = null;
   let kind: SourceKind = source.kind === 'local' ? 'walk' : 'rsync';
   let listedDirs = 0;
-  if (listName && opts.prefer !== 'listing') {
-    const got = (await source.read([listName])).get(listName)!;
-    if (got instanceof Error) {
-      opts.log?.debug(`no usable ${listName}: ${got.message}`);
+  // What the next scan compares, when this one is a sound list scan.
+  let dirDigest: { digest: string; newest: number } | null = null;
+  let newestListed = 0;
+  if (listBytes) {
+    const builder = scanBuilder(isExcluded, topFileExcludes);
+    const add = (e: ListEntry) => {
+      if (e.time > newestListed) newestListed = e.time;
+      builder.add(e);
+    };
+    const list = parseFullFileTimeList(listBytes, 20, add);
+    listBytes = null;
+    if (list.issues.length) {
+      const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
+      failures.push({ subject: subject(''), kind: 'parse', message: msg });
+      opts.log?.warn(msg);
     } else {
-      const builder = scanBuilder(isExcluded, topFileExcludes);
-      const list = parseFullFileTimeList(got, 20, builder.add);
-      if (list.issues.length) {
-        const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
-        failures.push({ subject: subject(''), kind: 'parse', message: msg });
-        opts.log?.warn(msg);
-      } else {
-        scans = builder.scans;
-        kind = 'fullfiletimelist';
-        // The list has no permissions; the bitflip needs them.
-        if (source.kind === 'local') await statDirModes(source.where, scans, opts.signal);
-        else {
-          const known = scans;
-          const setMode = (e: { name: string; mode?: number }) => {
-            const s = known.get(e.name);
-            if (s && e.mode !== undefined) s.mode = e.mode;
-          };
-          await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
-        }
-      }
+      scans = builder.scans;
+      kind = 'fullfiletimelist';
+      // The list has no permissions; the bitflip needs them.
+      await statListedDirs(source, scans, rsyncOpts);
+      dirDigest = dirStateDigest(scans);
     }
   }
   if (!scans) {
@@ -153,6 +211,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
       scans = walked.scans;
       listedDirs = walked.listed;
       for (const p of walked.problems) failures.push({ subject: subject(p.dir), kind: 'other', message: p.message });
+      dirDigest = dirStateDigest(scans);
     } else {
       const builder = scanBuilder(isExcluded, topFileExcludes);
       const listing = await rsyncList(source.where, { ...rsyncOpts, onEntry: builder.add });
@@ -177,7 +236,6 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   const rows = buildDirRows(scans, previous);
   const rowByName = new Map(rows.map((r) => [r.name, r]));
   const rules = compileRules(category.repoRules);
-  const taken = await reposOfOtherCategories(db, state.id);
   const repos = new Map<string, DesiredRepo>();
   const unmatched: string[] = [];
   const mapped: Array<{ dir: string; m: NonNullable<ReturnType<typeof mapRepository>> }> = [];
@@ -200,13 +258,12 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     repos.set(key, { prefix: m.prefix, arch: m.arch, dir, disabled: m.disabled, error: null });
   }
   if (unmatched.length) {
-    const msg = `${unmatched.length} director${unmatched.length === 1 ? 'y has' : 'ies have'} repodata/repomd.xml but match no repo rule: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}`;
+    const msg = unmatchedMessage(unmatched);
     notes.push(`${category.name}: ${msg}`);
     opts.log?.warn(msg);
   }
 
   // 3. Hash what changed (or was never hashed, or failed last time).
-  const erroring = await reposWithErrors(db, state.id);
   // Listings carry whole seconds: a file replaced by one of the same size in the
   // second the previous scan ran looks unchanged. Anything stamped at or after
   // that scan's start is hashed again (cheap: repomd.xml and checksum files only).
@@ -249,16 +306,26 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   }
   const tHash = performance.now();
 
-  // 4. One transaction.
+  // 4. One transaction. A list scan vouches for the next one only when nothing in
+  // it (list times, directory ctimes) is as new as this scan's start — a racy
+  // second — and nothing failed (failures are retried by a full scan).
+  const startedSec = Math.floor(scanStarted.getTime() / 1000);
+  // File times count for the lists later steps hash from (repodata, checksum files).
+  const newestFile = rows.reduce((n, r) => (r.files ?? []).reduce((m, f) => Math.max(m, f.mtime), n), 0);
+  const digest: ScanDigest | null =
+    dirDigest && newestListed < startedSec && newestFile < startedSec && dirDigest.newest < startedSec && failures.length === 0 && [...repos.values()].every((r) => r.error === null)
+      ? { key, repoKeys: mapped.map(({ m }) => `${m.prefix}/${m.arch}`), dirs: dirDigest.digest, directories: rows.length, files, repositories: repos.size, unmatched }
+      : null;
   const counts = opts.dryRun
     ? null
-    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind });
+    : await applyScan(db, { categoryId: state.id, rows, previous, repos: [...repos.values()], details, retentionDays: opts.retentionDays, scanStarted, source: kind, digest, dirNames: kind === 'walk' ? rows.map((r) => r.name) : null });
   const tEnd = performance.now();
   return {
     category: category.name,
     source: kind,
     directories: rows.length,
     listedDirs,
+    unchanged: false,
     files,
     repositories: repos.size,
     unmatched,
@@ -287,6 +354,31 @@ export function reuseUnchanged(scans: Map<string, DirScan>, previous: ReadonlyMa
     reused++;
   }
   return reused;
+}
+
+/** Directory modes (and local ctimes) for the directories a list named: lstat locally, a directories-only listing over rsync. */
+async function statListedDirs(source: Source, scans: Map<string, DirScan>, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+  if (source.kind === 'local') {
+    await statDirModes(source.where, scans, rsyncOpts.signal);
+    return;
+  }
+  const setMode = (e: { name: string; mode?: number }) => {
+    const s = scans.get(e.name);
+    if (s && e.mode !== undefined) s.mode = e.mode;
+  };
+  await rsyncList(source.where, { ...rsyncOpts, dirsOnly: true, onEntry: setMode });
+}
+
+/** What makes two scans comparable: how the tree was read, the list's bytes and everything else the rows depend on. */
+function scanKey(how: SourceKind, list: Buffer | null, category: CategoryConfig, lists: readonly string[]): string {
+  const config = { v: 1, how, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
+  const h = createHash('sha256').update(JSON.stringify(config));
+  if (list) h.update(list);
+  return h.digest('base64');
+}
+
+function unmatchedMessage(unmatched: readonly string[]): string {
+  return `${unmatched.length} director${unmatched.length === 1 ? 'y has' : 'ies have'} repodata/repomd.xml but match no repo rule: ${unmatched.slice(0, 5).join(', ')}${unmatched.length > 5 ? ', …' : ''}`;
 }
 
 function openSource(category: CategoryConfig, baseDir: string, concurrency: number, rsyncOpts: { timeoutMs: number; signal?: AbortSignal }): Source {

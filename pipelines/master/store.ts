@@ -1,6 +1,7 @@
 // Database side of the scan: what the previous scan stored, and applying a new
 // scan in one transaction that writes only what changed (an unchanged tree
 // rescans without rewriting a row).
+import { z } from 'zod';
 import type { Db, Queryable } from '../core/db.ts';
 import type { FileDetail } from './details.ts';
 import { sameContent } from './details.ts';
@@ -11,17 +12,36 @@ export interface CategoryState {
   id: number;
   /** Epoch seconds when the last successful scan started (null: never scanned). */
   lastScanStarted: number | null;
+  /** What the last fullfiletimelist scan saw, when it can vouch for an unchanged list (see scan.ts). */
+  scanDigest: ScanDigest | null;
 }
+
+/** category.scan_digest: the last scan's digests and the figures an unchanged rescan repeats. */
+const ScanDigestSchema = z.object({
+  /** sha256 of how the tree was read, the list's bytes (if any) and the category config. */
+  key: z.string(),
+  /** Every repo/arch the rules mapped (a clash with another category's would change the result). */
+  repoKeys: z.array(z.string()),
+  /** dirStateDigest of the directories' modes and ctimes. */
+  dirs: z.string(),
+  directories: z.number(),
+  files: z.number(),
+  repositories: z.number(),
+  unmatched: z.array(z.string()),
+});
+export type ScanDigest = z.infer<typeof ScanDigestSchema>;
 
 /** Upserts the category row (normally synced from config at startup) and reads its scan state. */
 export async function ensureCategory(db: Queryable, name: string, topdir: string): Promise<CategoryState> {
-  const { rows } = await db.query<{ id: number; started: number | null }>(
+  const { rows } = await db.query<{ id: number; started: number | null; digest: unknown }>(
     `INSERT INTO category (name, topdir) VALUES ($1, $2)
      ON CONFLICT (name) DO UPDATE SET topdir = EXCLUDED.topdir
-     RETURNING id, floor(extract(epoch FROM scan_started_at))::bigint AS started`,
+     RETURNING id, floor(extract(epoch FROM scan_started_at))::bigint AS started, scan_digest AS digest`,
     [name, topdir],
   );
-  return { id: rows[0]!.id, lastScanStarted: rows[0]!.started };
+  // A digest of another shape (an older version wrote it) is no digest: the scan runs in full.
+  const digest = ScanDigestSchema.safeParse(rows[0]!.digest);
+  return { id: rows[0]!.id, lastScanStarted: rows[0]!.started, scanDigest: digest.success ? digest.data : null };
 }
 
 /**
@@ -111,6 +131,10 @@ export interface ApplyInput {
   retentionDays: number;
   scanStarted: Date;
   source: string;
+  /** Stored for the next scan to compare; null clears it (an rsync listing, or a scan that cannot vouch). */
+  digest: ScanDigest | null;
+  /** A walk's directory names, for the next walk to lstat without reading the directory table. */
+  dirNames: string[] | null;
 }
 
 export interface ApplyCounts {
@@ -167,11 +191,34 @@ export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts>
     await applyRepos(tx, categoryId, input.repos, ids, counts);
     await applyDetails(tx, categoryId, input.details, ids, input.retentionDays, counts);
 
-    await tx.query(`UPDATE category SET scan_started_at = $2, scanned_at = now(), scan_source = $3, scan_error = NULL WHERE id = $1`, [
+    await tx.query(`UPDATE category SET scan_started_at = $2, scanned_at = now(), scan_source = $3, scan_error = NULL, scan_digest = $4::jsonb, scan_dirs = $5 WHERE id = $1`, [
       categoryId,
       input.scanStarted,
       input.source,
+      input.digest === null ? null : JSON.stringify(input.digest),
+      input.digest === null || input.dirNames === null ? null : input.dirNames.join('\n'),
     ]);
+    return counts;
+  });
+}
+
+/** The directory names the last vouching walk stored (names are escaped: no newlines). */
+export async function loadScanDirNames(db: Queryable, categoryId: number): Promise<string[] | null> {
+  const { rows } = await db.query<{ t: string | null }>('SELECT scan_dirs AS t FROM category WHERE id = $1', [categoryId]);
+  const t = rows[0]?.t;
+  return t === null || t === undefined ? null : t.split('\n');
+}
+
+/**
+ * Records a scan that found the tree as the previous one left it (an unchanged
+ * fullfiletimelist): no directory, repository or detail row is written; only
+ * history past the window is pruned, as every scan does.
+ */
+export async function recordUnchangedScan(db: Db, input: { categoryId: number; retentionDays: number; scanStarted: Date; source: string }): Promise<ApplyCounts> {
+  return db.transaction(async (tx) => {
+    const counts: ApplyCounts = { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 };
+    counts.detailsPruned = await pruneDetails(tx, input.categoryId, input.retentionDays);
+    await tx.query(`UPDATE category SET scan_started_at = $2, scanned_at = now(), scan_source = $3, scan_error = NULL WHERE id = $1`, [input.categoryId, input.scanStarted, input.source]);
     return counts;
   });
 }
@@ -238,8 +285,14 @@ async function applyDetails(
     );
     counts.detailsAdded += r.rowCount;
   }
-  // History: the newest row per file always stays; an older one until the row that
-  // replaced it is older than the window (so a fresh push keeps its predecessors).
+  counts.detailsPruned += await pruneDetails(tx, categoryId, retentionDays);
+}
+
+/**
+ * History: the newest row per file always stays; an older one until the row that
+ * replaced it is older than the window (so a fresh push keeps its predecessors).
+ */
+async function pruneDetails(tx: Queryable, categoryId: number, retentionDays: number): Promise<number> {
   const pruned = await tx.query(
     `DELETE FROM file_detail fd
       USING directory d
@@ -250,7 +303,7 @@ async function applyDetails(
                        AND newer.created_at < now() - make_interval(secs => $2::double precision))`,
     [categoryId, retentionDays * 86400],
   );
-  counts.detailsPruned += pruned.rowCount;
+  return pruned.rowCount;
 }
 
 /** Records that a category's scan failed; its directories stay as they were. */

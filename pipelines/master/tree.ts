@@ -1,6 +1,7 @@
 // The pure core of the scan: from what a source saw (directories with their mode,
 // ctime and file list) to the rows stored per directory, the repositories found
 // and the files whose details must be (re)computed.
+import { createHash } from 'node:crypto';
 import { baseName, joinName, parentName } from './names.ts';
 import type { ListEntry } from './listing.ts';
 
@@ -112,6 +113,30 @@ export function sameFiles(a: readonly FileEntry[], b: readonly FileEntry[]): boo
     if (x.name !== y.name || x.size !== y.size || x.mtime !== y.mtime) return false;
   }
   return true;
+}
+
+/**
+ * One digest of every directory's mode and ctime (what a list scan takes from
+ * lstat or an rsync listing, not from the list), and the newest ctime among
+ * them. Equal digests: no directory was added, removed, chmod'ed or changed.
+ */
+export function dirStateDigest(scans: ReadonlyMap<string, { mode: number | null; ctime: number }>): { digest: string; newest: number } {
+  const names = [...scans.keys()].sort(cmp);
+  const h = createHash('sha256');
+  let newest = 0;
+  let part = '';
+  for (const [i, n] of names.entries()) {
+    const s = scans.get(n)!;
+    if (s.ctime > newest) newest = s.ctime;
+    part += `${n}\0${s.mode ?? '-'}\0${s.ctime}\n`;
+    // Fed in pieces: one update per directory costs more than the hashing.
+    if (i % 1024 === 1023) {
+      h.update(part);
+      part = '';
+    }
+  }
+  h.update(part);
+  return { digest: h.digest('base64'), newest };
 }
 
 /** Directories holding `repodata/repomd.xml`: the candidates for repositories. */

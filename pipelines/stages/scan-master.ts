@@ -62,6 +62,8 @@ export async function run(ctx: StageContext): Promise<StageResult> {
     stats: {
       directories: sum((f) => f.directories),
       listed: sum((f) => f.listedDirs),
+      /** Categories found as the previous scan left them (nothing parsed or written). */
+      unchanged: sum((f) => (f.unchanged ? 1 : 0)),
       repositories: sum((f) => f.repositories),
       unmatched: sum((f) => f.unmatched.length),
       changedDirs: sum((f) => (f.counts ? f.counts.dirsInserted + f.counts.dirsUpdated + f.counts.dirsDeleted : 0)),
@@ -85,6 +87,7 @@ export function describe(f: ScanFigures): string {
   const changes = c
     ? `dirs +${c.dirsInserted} ~${c.dirsUpdated} -${c.dirsDeleted}, repos +${c.reposInserted} ~${c.reposUpdated} -${c.reposDeleted}, details +${c.detailsAdded} -${c.detailsPruned}`
     : 'dry run, nothing written';
+  if (f.unchanged) return `${f.source}: unchanged since the last scan (${f.source === 'walk' ? 'directory set' : 'list'}, config, directory modes and ctimes), nothing parsed or rewritten: ${f.directories} dirs, ${f.repositories} repos${c ? `, details -${c.detailsPruned}` : ''}; ${f.ms.total} ms`;
   return `${f.source}: ${f.directories} dirs (${f.listedDirs} listed), ${f.files} files, ${f.repositories} repos, ${f.filesRead} files hashed; ${changes}; ${f.ms.total} ms`;
 }
 

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { CategorySchema, parseConfig, type CategoryConfig } from '../../pipelines/core/config.ts';
 import type { Db } from '../../pipelines/core/db.ts';
 import { memoryLogger } from '../../pipelines/core/log.ts';
-import { DEMO_CATEGORIES, generateDemoMasterTree, pushDemoUpdate, writeFullFileTimeList } from '../../pipelines/demo/master-tree.ts';
+import { DEMO_CATEGORIES, DEMO_EXCLUDES, generateDemoMasterTree, pushDemoUpdate, writeFullFileTimeList } from '../../pipelines/demo/master-tree.ts';
 import { listRepositories } from '../../pipelines/master/queries.ts';
 import { scanCategory, type ScanFigures } from '../../pipelines/master/scan.ts';
 import { run as runScanStage } from '../../pipelines/stages/scan-master.ts';
@@ -183,6 +183,75 @@ describeBackends('scan-master', (backend: Backend) => {
       const fresh = await tables(db, { mtime: false });
       assert.deepEqual(incremental.directory, fresh.directory, `${source.type}: incremental rows equal a fresh scan's`);
       assert.deepEqual(incremental.repository, fresh.repository);
+    }
+  });
+
+  test('an unchanged tree (fullfiletimelist local and rsync, walk) is not parsed and writes nothing; a change in one directory rewrites exactly that row', async (t) => {
+    if (!tools(t)) return;
+    const { base, root } = await demoTree(t);
+    const url = await rsyncDaemon(t, root);
+    const { db } = await freshDb(t, backend);
+    const top = path.join(root, 'linux');
+    const changedDir = 'releases/41/Everything/x86_64/os';
+    // A list scan vouches for the next one only when nothing in it is as new as its start.
+    const pastThisSecond = () => new Promise((r) => setTimeout(r, 1100));
+    const idsOf = async (names: string[]) => (await db.query<{ id: number }>('SELECT id FROM directory WHERE name = ANY($1::text[]) ORDER BY id', [names])).rows.map((r) => r.id);
+    const passes = [
+      { label: 'list (local)', source: { type: 'local', path: 'master' } as const, list: undefined },
+      { label: 'list (rsync)', source: { type: 'rsync', url } as const, list: undefined },
+      { label: 'walk', source: { type: 'local', path: 'master' } as const, list: false as const },
+    ];
+    for (const { label, source, list } of passes) {
+      await db.query('DELETE FROM category');
+      const category = withSource(LINUX, source, { fullfiletimelist: list });
+      await pastThisSecond();
+      const first = await scan(db, category, base, 'auto');
+      assert.equal(first.source, list === false ? 'walk' : 'fullfiletimelist');
+      assert.equal(first.unchanged, false);
+      const before = await rowVersions(db);
+      const again = await scan(db, category, base, 'auto');
+      assert.equal(again.unchanged, true, `${label}: the unchanged tree is recognised`);
+      assert.equal(again.ms.load, 0, 'the directory table is not read');
+      assert.deepEqual({ ...again.counts! }, { dirsInserted: 0, dirsUpdated: 0, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 });
+      assert.deepEqual([again.directories, again.repositories, again.files], [first.directories, first.repositories, first.files], 'figures repeated');
+      assert.deepEqual(await rowVersions(db), before, `${label}: no row was rewritten`);
+
+      // One file more in one directory, and the list regenerated (by rename, which
+      // also changes the top's ctime: a walk or lstat sees that, rsync does not).
+      const added = path.join(top, changedDir, `extra-${label.replace(/\W/g, '')}.txt`);
+      fs.writeFileSync(added, 'x');
+      writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES);
+      const after = await scan(db, category, base, 'auto');
+      assert.equal(after.unchanged, false);
+      const rewritten = source.type === 'local' ? ['', changedDir] : [changedDir];
+      assert.deepEqual({ ...after.counts! }, { dirsInserted: 0, dirsUpdated: rewritten.length, dirsDeleted: 0, reposInserted: 0, reposUpdated: 0, reposDeleted: 0, detailsAdded: 0, detailsPruned: 0 });
+      const ids = new Set((await idsOf(rewritten)).map((id) => `d${id}:`));
+      const now = await rowVersions(db);
+      const differ = now.filter((v, i) => v !== before[i]).map((v) => v.slice(0, v.indexOf(':') + 1));
+      assert.deepEqual(new Set(differ), ids, `${label}: exactly ${rewritten.join(', ') || 'the top'} rewritten`);
+      const row = (await tables(db)).directory.find((d) => d.name === changedDir)!;
+      assert.ok(row.files.some((f) => f.name === path.basename(added)), 'the new file is in the short list');
+      // The incremental rows equal a fresh scan's.
+      const incremental = await tables(db, { ctime: true });
+      await db.query('DELETE FROM category');
+      await scan(db, category, base, 'auto');
+      assert.deepEqual((await tables(db, { ctime: true })).directory, incremental.directory, `${label}: incremental rows equal a fresh scan's`);
+      fs.rmSync(added);
+      writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES);
+
+      // A bitflip the list does not show yet (not regenerated): the directory's
+      // mode and ctime are checked, so it is not taken for an unchanged tree.
+      await pastThisSecond();
+      await scan(db, category, base, 'auto');
+      const pre = path.join(top, 'releases', '42');
+      const mode = fs.statSync(pre).mode & 0o777;
+      fs.chmodSync(pre, mode === 0o755 ? 0o750 : 0o755);
+      const flipped = await scan(db, category, base, 'auto');
+      assert.equal(flipped.unchanged, false, `${label}: a chmod is a change`);
+      const rows42 = (await tables(db)).directory.filter((d) => d.name.startsWith('releases/42'));
+      assert.ok(rows42.length > 0 && rows42.every((d) => d.readable === (mode !== 0o755)), `${label}: the bitflip is seen`);
+      fs.chmodSync(pre, mode);
+      writeFullFileTimeList(top, 'fullfiletimelist-fedora', DEMO_EXCLUDES); // the next pass starts from a true list
     }
   });
 

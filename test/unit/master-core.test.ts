@@ -5,9 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashes, parseChecksumFile, parseRepomd, repomdDetail } from '../../pipelines/master/details.ts';
-import { formatFullFileTimeList, modeFromPerms, parseFullFileTimeList, parseRsyncLine } from '../../pipelines/master/listing.ts';
+import { formatFullFileTimeList, listedDirectories, modeFromPerms, parseFullFileTimeList, parseRsyncLine } from '../../pipelines/master/listing.ts';
 import { canonicalName, nameToBytes, unescapeRsync } from '../../pipelines/master/names.ts';
-import { buildDirRows, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
+import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
 import { pickFileTimeList, reuseUnchanged } from '../../pipelines/master/scan.ts';
 import { CategorySchema, loadConfig } from '../../pipelines/core/config.ts';
 import { compileRules, mapRepository } from '../../pipelines/master/rules.ts';
@@ -68,6 +68,33 @@ test('fullfiletimelist: parsed, and garbage reported with line numbers', () => {
   assert.match(issues[1]!, /bad type "q"/);
   assert.match(parseFullFileTimeList(Buffer.from('[Version]\n2\n[Files]\n1\td\t1\ta\n')).issues[0]!, /no \[End\] marker/);
   assert.match(parseFullFileTimeList(Buffer.from('hello\n')).issues[0]!, /no \[Files\] section/);
+});
+
+test('fullfiletimelist directories without a full parse: the same d lines, names and times; unsound lists give null', () => {
+  const list = formatFullFileTimeList([
+    { name: 'releases', type: 'd', size: 4096, time: 100 },
+    { name: 'releases/41', type: 'd', size: 4096, time: 101 },
+    { name: 'releases/41/a\td\tb', type: 'f', size: 1, time: 5 }, // a name holding the type field
+    { name: 'releases/41/Everything/x86_64/os/repodata/repomd.xml', type: 'f', size: 3000, time: 200 },
+    { name: 'bad\#377dir', type: 'd', size: 1, time: 7 },
+    { name: 'sp ace', type: 'd', size: 1, time: 8 },
+    { name: 'releases/41/link', type: 'l', size: 4, time: 300 },
+  ]);
+  const fromParse = parseFullFileTimeList(list).entries.filter((e) => e.type === 'd').map((e) => ({ name: e.name, time: e.time }));
+  assert.equal(fromParse.length, 4);
+  assert.deepEqual(listedDirectories(list), fromParse);
+  const crlf = Buffer.from('[Version]\r\n2\r\n[Files]\r\n5\td\t1\ta/b\r\n6\tf\t1\ta/b/c\r\n[Checksums SHA1]\r\n9\td\t1\tnot-a-dir\r\n[End]\r\n');
+  assert.deepEqual(listedDirectories(crlf), [{ name: 'a/b', time: 5 }], 'CRLF lines; only the [Files] section');
+  assert.equal(listedDirectories(Buffer.from('[Version]\n2\n[Files]\n1\td\t1\ta\n')), null, 'no [End]');
+  assert.equal(listedDirectories(Buffer.from('hello\n')), null, 'no [Files]');
+  assert.equal(listedDirectories(Buffer.from('[Files]\n1\td\t1\t../up\n[End]\n')), null, 'a name escaping the top');
+  // The directory-state digest: order-free, and a mode or ctime change shows.
+  const a = new Map([['', { mode: 0o755, ctime: 1 }], ['x', { mode: 0o755, ctime: 2 }]]);
+  const b = new Map([['x', { mode: 0o755, ctime: 2 }], ['', { mode: 0o755, ctime: 1 }]]);
+  assert.equal(dirStateDigest(a).digest, dirStateDigest(b).digest);
+  assert.equal(dirStateDigest(a).newest, 2);
+  assert.notEqual(dirStateDigest(new Map([...a, ['x', { mode: 0o750, ctime: 2 }]])).digest, dirStateDigest(a).digest);
+  assert.notEqual(dirStateDigest(new Map([...a, ['x', { mode: 0o755, ctime: 3 }]])).digest, dirStateDigest(a).digest);
 });
 
 test('rows: a 0750 directory and everything below it is not readable; files reused when unchanged', () => {
