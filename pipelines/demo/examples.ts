@@ -1,7 +1,7 @@
 // Example list URLs for the demo, worked out from the published generation itself:
 // the same geo ranges and maps nginx loads (nginx/http.d/10-lists.conf), the list
-// index and the list files. For a client address it answers what nginx would: the
-// client class, the list id and its host groups in order. Candidate addresses come
+// index and the blob files. For a client address it answers what nginx would: the
+// client class, the list and its blob, and its host groups in order. Candidate addresses come
 // from the demo's real inputs (host netblocks, the ASN and GeoIP tables of the
 // config), never from a table of known answers.
 import fs from 'node:fs';
@@ -9,12 +9,15 @@ import path from 'node:path';
 import { resolvePath, type Config } from '../core/config.ts';
 import type { Queryable } from '../core/db.ts';
 import { loadAsns, loadCountries } from '../build/geoip.ts';
+import { compose, moveFirst } from '../build/formats.ts';
 import { formatIp, parseCidr, parseIpv4 } from '../build/ip.ts';
 
 export interface ListAnswer {
   cls: string;
+  /** The list id (`$ms_lid`) and its blob (`$ms_list`). */
   list: string;
-  /** Host groups in order, each with the host names the list file names (variant 0). */
+  blob: string;
+  /** Host groups in order, each with the host names of the mirrorlist nginx composes for the first variant. */
   groups: Array<{ kind: string; hosts: string[] }>;
 }
 
@@ -26,24 +29,42 @@ export interface GenerationLists {
   answer(ip: string, repo: string, arch: string): ListAnswer | null;
 }
 
-/** `    KEY VALUE;` lines of the block that starts with `header` (up to the closing `}`). */
+/** `KEY VALUE;` rows (indented or not) of the block that starts with `header` (up to the closing `}`). */
 function block(conf: string, header: string): Array<[string, string]> {
   const start = conf.indexOf(`\n${header}`);
   if (start < 0) throw new Error(`the generation's lists fragment has no "${header}" block`);
   const end = conf.indexOf('\n}', start + 1);
   const out: Array<[string, string]> = [];
   for (const line of conf.slice(start + header.length + 1, end).split('\n')) {
-    const m = /^\s+("(?:[^"\\]|\\.)*"|\S+)\s+("(?:[^"\\]|\\.)*"|\S+);$/.exec(line);
+    const m = /^\s*("(?:[^"\\]|\\.)*"|\S+)\s+("(?:[^"\\]|\\.)*"|\S+);$/.exec(line);
     if (m) out.push([unquote(m[1]!), unquote(m[2]!)]);
   }
   return out;
 }
 
-const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/\\(.)/g, '$1') : s);
+/** An nginx config string as nginx reads it (`\n`, `\t`, `\r` and escaped characters). */
+const unquote = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', r: '\r' })[c] ?? c) : s);
+
+/** A map's rows as a lookup (its `default` row included). */
+const mapOf = (conf: string, header: string) => new Map(block(conf, header));
+
+/** A mapped value with our variables (`${ms_x}` / `$ms_x`) filled in; an unknown variable is an error. */
+function expand(value: string, vars: Readonly<Record<string, string>>): string {
+  return value.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a?: string, b?: string) => {
+    const name = (a ?? b)!;
+    const v = vars[name];
+    if (v === undefined) throw new Error(`the generation's lists fragment uses $${name} where the demo examples do not expect it`);
+    return v;
+  });
+}
 
 /**
- * Reads a generation directory's lists. `hostOfUrl` names the mirror behind a list
- * URL (the list files carry URLs, not host names).
+ * Reads a generation directory's lists the way its nginx config does: geo → class;
+ * "class|signature|protocols" → list → blob; the blob's split_clients variable, whose
+ * first bucket is variant 0; the list's header words and prefix hosts, the variant's
+ * moved host (its lines deleted in the blob, inserted at @@F@@); then the blob file
+ * with sub_filter's replacements. `hostOfUrl` names the mirror behind a list URL (the
+ * lists carry URLs, not host names).
  */
 export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => string): GenerationLists {
   const conf = fs.readFileSync(path.join(genDir, 'nginx/http.d/10-lists.conf'), 'utf8');
@@ -55,10 +76,25 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
       return { from: parseIpv4(a!)!, to: parseIpv4(b!)!, cls };
     })
     .sort((x, y) => (x.from < y.from ? -1 : 1));
-  const repoToken = new Map(block(conf, 'map "$arg_repo|$ms_arch_in" $ms_repo {'));
-  const sigOf = new Map(block(conf, 'map $ms_repo $ms_sig {'));
+  const repoToken = mapOf(conf, 'map "$arg_repo|$ms_arch_in" $ms_repo {');
+  const sigOf = mapOf(conf, 'map $ms_repo $ms_sig {');
+  const pathOf = mapOf(conf, 'map $ms_repo $ms_path {');
+  const rheadOf = mapOf(conf, 'map $ms_repo $ms_rhead {');
   const defaultProto = block(conf, 'map $arg_protocol $ms_proto {').find(([k]) => k === '')?.[1];
-  const blob = new Map(block(conf, 'map "$ms_cls|$ms_sig|$ms_proto" $ms_blob {').map(([k, v]) => [k, v.split('/')[0]!]));
+  const listOf = mapOf(conf, 'map "$ms_cls|$ms_sig|$ms_proto" $ms_lid {');
+  const blobOf = mapOf(conf, 'map $ms_lid $ms_list {');
+  const splitOf = mapOf(conf, 'map $ms_list $ms_vsel {');
+  const headerOf = mapOf(conf, 'map $ms_lid $ms_hid {');
+  const wordsOf = mapOf(conf, 'map $ms_hid $ms_hw {');
+  const prefixOf = mapOf(conf, 'map $ms_lid $ms_pk {');
+  const prefixText = mapOf(conf, 'map $ms_pk $ms_mlpre {');
+  const movedOf = mapOf(conf, 'map "$ms_list/$ms_vsel" $ms_fh {');
+  const movedDel = mapOf(conf, 'map $ms_fh $ms_mld {');
+  const movedDelWith = mapOf(conf, 'map $ms_fh $ms_mldw {');
+  const movedIns = mapOf(conf, 'map $ms_fh $ms_mli {');
+  // split_clients blocks: variable → the value of its first bucket (variant 0).
+  const firstVariant = new Map<string, string>();
+  for (const m of conf.matchAll(/^split_clients "\$\{request_id\}" \$(\w+) \{\n\s*\S+ (\S+);$/gm)) firstVariant.set(m[1]!, m[2]!);
   const repos = [...new Set(block(conf, 'map $ms_repo $ms_rhead {').map(([token]) => token))].flatMap((token) => {
     const key = [...repoToken].find(([, t]) => t === token)?.[0];
     return key ? [{ repo: key.split('|')[0]!, arch: key.split('|')[1]! }] : [];
@@ -74,21 +110,26 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
       const r = ranges[mid]!;
       if (v < r.from) hi = mid - 1;
       else if (v > r.to) lo = mid + 1;
-      else return r.cls;
+      else return r.cls || null;
     }
     return null;
   };
-  const listUrls = new Map<string, string[]>();
-  const urlsOf = (list: string) => {
-    let urls = listUrls.get(list);
-    if (!urls) {
-      urls = fs
-        .readFileSync(path.join(genDir, 'lists/o', list, '0.ml'), 'utf8')
-        .split('\n')
-        .filter((l) => l && !l.startsWith('#'));
-      listUrls.set(list, urls);
-    }
-    return urls;
+  const blobText = new Map<string, string>();
+  const blobFile = (blob: string) => {
+    let text = blobText.get(blob);
+    if (text === undefined) blobText.set(blob, (text = fs.readFileSync(path.join(genDir, 'lists/o', `${blob}.ml`), 'utf8')));
+    return text;
+  };
+  /** The mirrorlist nginx sends for a list in its first variant (server.d/10-lists.conf's sub_filters). */
+  const mirrorlist = (token: string, list: string, blob: string): string => {
+    const split = splitOf.get(blob) ?? '';
+    const vsel = split.startsWith('$') ? (firstVariant.get(split.slice(1)) ?? '') : split;
+    const fh = movedOf.get(`${blob}/${vsel}`) ?? '';
+    const vars: Record<string, string> = { ms_path: pathOf.get(token) ?? '' };
+    vars.ms_mlpre = expand(prefixText.get(prefixOf.get(list) ?? '') ?? '', vars);
+    vars.ms_mli = expand(movedIns.get(fh) ?? '', vars);
+    const moved = fh ? moveFirst(blobFile(blob), movedDel.get(fh) ?? '', expand(movedDelWith.get(fh) ?? '', vars), vars.ms_mlpre + vars.ms_mli) : moveFirst(blobFile(blob), '', '', vars.ms_mlpre);
+    return compose(moved, { repo: `${rheadOf.get(token) ?? ''} ${wordsOf.get(headerOf.get(list) ?? '') ?? ''}`, path: vars.ms_path });
   };
   return {
     classOf,
@@ -97,17 +138,20 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
       const cls = classOf(ip);
       const token = repoToken.get(`${repo}|${arch}`);
       if (!cls || !token || token === '!' || !defaultProto) return null;
-      const list = blob.get(`${cls}|${sigOf.get(token)}|${defaultProto}`);
+      const list = listOf.get(`${cls}|${sigOf.get(token)}|${defaultProto}`);
+      const blob = list ? blobOf.get(list) : undefined;
       const shape = list ? index.lists[list] : undefined;
-      if (!list || !shape) return null;
-      const urls = urlsOf(list);
+      if (!list || !blob || !shape) return null;
+      const urls = mirrorlist(token, list, blob)
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'));
       let at = 0;
       const groups = shape.groups.map(([kind, n]) => {
         const hosts = urls.slice(at, at + n).map(hostOfUrl);
         at += n;
         return { kind, hosts };
       });
-      return { cls, list, groups };
+      return { cls, list, blob, groups };
     },
   };
 }

@@ -1,6 +1,6 @@
 // Publish with real builds of the fixture network on a real nginx: a running nginx
-// answers from the generation it loaded (its content-hashed list ids with its own
-// files) until it reloads, and the shrink guard counts hosts actually listed.
+// answers from the generation it loaded (its maps with its own blob files, whose
+// ids a later build reuses for other content) until it reloads, and the shrink guard counts hosts actually listed.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,7 +31,8 @@ async function answers(base: string): Promise<string[]> {
   return out;
 }
 
-const listIds = (gen: string) => new Set(fs.readdirSync(path.join(gen, 'lists', 'o')));
+/** A generation's blob files, name → content. */
+const blobFiles = (gen: string) => new Map(fs.readdirSync(path.join(gen, 'lists', 'o')).map((f) => [f, fs.readFileSync(path.join(gen, 'lists', 'o', f), 'utf8')]));
 
 describe('publish of real builds', () => {
   let tmp = '';
@@ -70,11 +71,15 @@ describe('publish of real builds', () => {
     const g1 = await answers(nginx.url);
     for (const a of g1) assert.match(a, /^200 \S/);
 
-    // The big US mirror goes stale: other orderings, other list ids.
+    // The big US mirror goes stale: other blobs. Blob ids are ordinals (b0, b1, …), so g2
+    // reuses g1's names for other content: g1's maps with g2's files would send wrong
+    // lists (or 404s), which is why nginx must keep reading the generation it loaded.
     await stale(`h.name = 'mirror.us-big.example'`);
     await build(ctx('g2'));
-    const gone = [...listIds(path.join(tmp, 'generations/g1'))].filter((id) => !listIds(path.join(tmp, 'generations/g2')).has(id));
-    assert.ok(gone.length > 0, "g2's lists have other ids: g1's maps with g2's files would be 404s");
+    const [g1Blobs, g2Blobs] = [blobFiles(path.join(tmp, 'generations/g1')), blobFiles(path.join(tmp, 'generations/g2'))];
+    const changed = [...g1Blobs].filter(([f, text]) => g2Blobs.get(f) !== text);
+    assert.ok(changed.length > 0, "some of g1's blob files are missing or different in g2: g1's maps with g2's files would answer wrongly");
+    assert.ok(changed.some(([f]) => g2Blobs.has(f)), 'g2 reuses a blob name of g1 for other content');
     assert.equal((await publish(ctx('g2'))).stats?.generation, 'g2');
     assert.equal(currentGeneration(tmp), 'g2');
     assert.deepEqual(await answers(nginx.url), g1, 'not reloaded yet: every answer is still g1’s');
