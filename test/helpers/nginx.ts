@@ -58,8 +58,18 @@ export function markedGeneration(outDir: string, id: string, createdAt: string, 
 
 /** What nginx answers for a markedGeneration: one id when consistent, else the mixture. */
 export async function servedGeneration(url: string): Promise<string> {
-  // A reload closes idle keep-alive connections: a request racing that is retried once.
-  const fetchOnce = async (u: string) => get(u).catch(async () => get(u));
+  // A reload closes idle keep-alive connections: a request racing that is retried,
+  // a few times with a short pause (workers restart slowly on a loaded machine).
+  const fetchOnce = async (u: string) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await get(u);
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  };
   const which = await fetchOnce(`${url}/which`);
   const file = await fetchOnce(`${url}/id.txt`);
   const marked = await fetchOnce(`${url}/which-file`);
