@@ -4,6 +4,8 @@
 // fresh for and why not, and example URLs whose ip= values land in different
 // client classes. The example URLs are then asked of real nginx through the
 // printed `mirrorsmith serve` command: the first group printed is what nginx lists first.
+// The same nginx then serves the public list, status pages, map, rsync ACL and
+// metrics of the demo's own data, checked against what the crawl found.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { openDb } from '../../pipelines/core/db.ts';
 import { listRepositories } from '../../pipelines/master/queries.ts';
-import { demoHosts } from '../../pipelines/demo/network.ts';
+import { createRequire } from 'node:module';
+import { DEMO_SITES, demoHosts } from '../../pipelines/demo/network.ts';
+import { slug } from '../../pipelines/public/model.ts';
 import { freePort } from '../../pipelines/simnet/daemons.ts';
 import { demoPublishOptions } from '../../pipelines/commands/demo.ts';
 import { REQUIRE_SYSTEM, whichTool } from '../helpers/system.ts';
@@ -22,6 +26,7 @@ import { REQUIRE_SYSTEM, whichTool } from '../helpers/system.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'pipelines/cli.ts');
 const TSX = import.meta.resolve('tsx');
+const parsePrometheus = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Array<{ name: string; metrics: unknown[] }>;
 
 const nginxMissing = whichTool('nginx') ? false : 'SYSTEM TEST SKIPPED: nginx not installed (apt-get install nginx-light)';
 if (nginxMissing && REQUIRE_SYSTEM) throw new Error('nginx is required (MIRRORSMITH_REQUIRE_SYSTEM=1)');
@@ -179,4 +184,65 @@ test('npm start: scanned repositories, freshness per mirror with reasons, exampl
     for (const n of shown) assert.ok(firstGroup.includes(n), `${e.kind} ip=${e.ip}: nginx lists first ${firstGroup.join(', ')}, the demo printed ${names}`);
     assert.equal(new Set(firstGroup).size, Number(count));
   }
+
+  // 4. The public list, status pages, map, ACL and metrics of the demo's own data,
+  // through the same nginx: private mirrors never appear, freshness is the crawl's.
+  const base = `http://127.0.0.1:${port}`;
+  const page = async (p: string) => {
+    const res = await fetch(`${base}${p}`, { signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, type: res.headers.get('content-type') ?? '', body: await res.text() };
+  };
+  const privateNames = DEMO_SITES.flatMap((s) => s.hosts.filter((h) => s.private || h.private).map((h) => h.name));
+  const publicHosts = demoHosts().filter((h) => !privateNames.includes(h.name));
+  assert.ok(privateNames.length > 0 && publicHosts.length > 0);
+  const mirrorsJson = await page('/mirrors.json');
+  assert.equal(mirrorsJson.status, 200);
+  assert.match(mirrorsJson.type, /json/);
+  const doc = JSON.parse(mirrorsJson.body) as { hosts: Array<{ name: string; categories: Array<{ up_to_date: string[] }> }> };
+  assert.deepEqual(doc.hosts.map((h) => h.name).sort(), publicHosts.map((h) => h.name).sort());
+  for (const h of publicHosts) {
+    const upToDate = doc.hosts.find((x) => x.name === h.name)!.categories.flatMap((c) => c.up_to_date);
+    if (h.behaviour === 'fresh') assert.equal(upToDate.length, listed, `${h.name} fresh for every repository in mirrors.json`);
+    if (h.behaviour === 'stale-1' || h.behaviour === 'stale-3') assert.ok(upToDate.length === listed - 1 && !upToDate.includes('updates-released-f41/x86_64'), `${h.name}: ${upToDate.length}`);
+    if (h.behaviour === 'dead') assert.equal(upToDate.length, 0, h.name);
+  }
+  // Every public list page (bounded crawl of the links below /publiclist/).
+  const pages = ['/publiclist/index.html'];
+  let listText = '';
+  for (let i = 0; i < pages.length && i < 200; i++) {
+    const p = await page(pages[i]!);
+    assert.equal(p.status, 200, pages[i]);
+    assert.match(p.type, /text\/html/);
+    listText += p.body;
+    for (const m of p.body.matchAll(/href="([^"#?]+)"/g)) {
+      const next = new URL(m[1]!, `${base}${pages[i]}`).pathname;
+      if (next.startsWith('/publiclist/') && next.endsWith('.html') && !pages.includes(next)) pages.push(next);
+    }
+  }
+  assert.ok(pages.length > 3, `the public list has per-category pages (${pages.length})`);
+  for (const h of publicHosts) assert.ok(listText.includes(h.name), `${h.name} on the public list`);
+  for (const n of privateNames) {
+    assert.ok(!listText.includes(n), `private ${n} never on the public list`);
+    assert.ok(!mirrorsJson.body.includes(n), `private ${n} never in mirrors.json`);
+  }
+  const stale = publicHosts.find((h) => h.behaviour === 'stale-1')!;
+  const statusPage = await page(`/status/hosts/${slug(stale.name)}.html`);
+  assert.equal(statusPage.status, 200);
+  assert.ok(statusPage.body.includes('updates-released-f41'), `${stale.name}'s status page names its stale repository`);
+  assert.equal((await page('/status/index.html')).status, 200);
+  const map = await page('/map.svg');
+  assert.equal(map.status, 200);
+  assert.match(map.type, /image\/svg\+xml/);
+  assert.match(map.body, /<svg[\s>]/);
+  const acl = await page('/rsync_acl');
+  assert.equal(acl.status, 200);
+  assert.match(acl.type, /text\/plain/);
+  const aclLines = acl.body.split('\n').filter(Boolean);
+  assert.ok(aclLines.length > 0 && aclLines.every((l) => net.isIP(l) !== 0), acl.body);
+  assert.equal(new Set(aclLines).size, aclLines.length, 'no duplicates in rsync_acl');
+  const metrics = await page('/metrics/mirrorsmith.prom');
+  assert.equal(metrics.status, 200);
+  const families = parsePrometheus(metrics.body);
+  const freshFamily = families.find((f) => f.name === 'mirrorsmith_mirrors_fresh');
+  assert.ok(freshFamily && freshFamily.metrics.length > 0, 'mirrorsmith_mirrors_fresh in the metrics');
 });
