@@ -1,6 +1,6 @@
 // `host test` against simulated mirrors that pass and fail each check.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,6 +19,7 @@ import { freePorts, startNginxSim, startRsyncSim } from '../../pipelines/simnet/
 import { freshDb } from '../helpers/db.ts';
 import { tempDir } from '../helpers/nginx.ts';
 import { requireTool } from '../helpers/system.ts';
+import { runMirrorsmith } from '../helpers/cli.ts';
 
 const REPOMD_NOW = '<?xml version="1.0"?><repomd><revision>2</revision></repomd>\n'.padEnd(400, ' ');
 const REPOMD_OLD = '<?xml version="1.0"?><repomd><revision>1</revision></repomd>\n'.padEnd(400, ' ');
@@ -243,24 +244,10 @@ test('against the real nginx and rsyncd: keep-alive, content type, expired and m
   assert.match(of(`rsync://127.0.0.1:${ports.rsync}/gone/`, 'rsync')!.evidence, /unknown module|gone/i);
 });
 
-const CLI = path.resolve(import.meta.dirname, '../../pipelines/cli.ts');
-const TSX = import.meta.resolve('tsx');
 
-function cli(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.DATABASE_URL; // the embedded PGlite under dir
-  const child = spawn(process.execPath, ['--import', TSX, CLI, '-c', path.join(dir, 'mirrorsmith.yaml'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+/** The CLI on the embedded PGlite under dir, with its mirrorsmith.yaml. */
+function cli(dir: string, args: string[]) {
+  return runMirrorsmith(dir, ['-c', path.join(dir, 'mirrorsmith.yaml'), ...args]);
 }
 
 test('mirrorsmith host test NAME and --url: exit codes and --json', { timeout: 180_000 }, async (t) => {

@@ -3,7 +3,6 @@
 // serves, before and after the master changes. And the change times themselves:
 // what scan-master recorded beyond directory ctimes (file times, repomd.xml).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -14,26 +13,9 @@ import { freePort } from '../../pipelines/simnet/daemons.ts';
 import { describeBackends, freshDb } from '../helpers/db.ts';
 import { demoGeneration } from '../helpers/demo-generation.ts';
 import { get } from '../helpers/nginx.ts';
+import { runMirrorsmith } from '../helpers/cli.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../pipelines/cli.ts');
-const TSX = import.meta.resolve('tsx');
-
-function cli(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
+const cli = (cwd: string, args: string[]) => runMirrorsmith(cwd, args);
 
 const nowS = () => Date.now() / 1000;
 const newest = (feed: ChangeFeed) => Math.max(...feed.categories.map((c) => c.lastChange));

@@ -1,32 +1,18 @@
 // The publish / generations / rollback commands as an operator runs them
 // (exit codes and messages), on the embedded database.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { currentGeneration } from '../../pipelines/serve/generations.ts';
 import { makeGeneration, markedGeneration, tempDir } from '../helpers/nginx.ts';
 import { requireTool } from '../helpers/system.ts';
+import { runMirrorsmith } from '../helpers/cli.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../pipelines/cli.ts');
-const TSX = import.meta.resolve('tsx');
 
-function cli(dir: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.DATABASE_URL; // the embedded PGlite under dir, not the shared test server
-  const child = spawn(process.execPath, ['--import', TSX, CLI, '-c', path.join(dir, 'mirrorsmith.yaml'), ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+/** The CLI on the embedded PGlite under dir, with its mirrorsmith.yaml. */
+function cli(dir: string, args: string[]) {
+  return runMirrorsmith(dir, ['-c', path.join(dir, 'mirrorsmith.yaml'), ...args]);
 }
 
 test('publish, generations, rollback from the command line', async (t) => {
