@@ -48,6 +48,8 @@ test('mirrorsmith serve follows publishes and stops on SIGINT', async (t) => {
     which = (await get(`${url}/which`)).body;
   }
   assert.equal(which, 'g2\n', 'serve reloaded nginx after current switched');
+  // serve logs the reload once nginx -s reload returned: a moment after the new workers answer.
+  for (let i = 0; i < 100 && !/current switched to g2: nginx reloaded/.test(stderr); i++) await new Promise((r) => setTimeout(r, 50));
   assert.match(stderr, /current switched to g2: nginx reloaded/);
   // What this nginx loaded is on record, so publish never prunes it.
   const record = () => JSON.parse(fs.readFileSync(path.join(out, '.loaded', `serve-${pid}.json`), 'utf8'));
