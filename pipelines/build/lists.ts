@@ -70,7 +70,7 @@ export interface ListPlan {
   noNetblock: Array<{ from: string; to: string }>;
   /** `country=` pseudo classes: `${CC}${family}` → class id. */
   countryClasses: Array<{ key: string; cls: string }>;
-  /** `${cls}|${sig}|${proto}` → `${L}/${blob}/${splitVar}` */
+  /** `${cls}|${sig}|${proto}` → its list L, the blob L's text lives in, and the blob's split_clients variable. */
   blobs: Array<{ key: string; list: string; blob: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /**
