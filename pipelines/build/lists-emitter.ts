@@ -29,13 +29,14 @@ export const listsEmitter: Emitter = {
   async emit(ctx, gen) {
     const httpTpl = compile('lists-http.conf.hbs');
     const serverTpl = compile('lists-server.conf.hbs');
+    const composeTpl = compile('lists-compose.conf.hbs');
     const snapshot = await snapshotFor(ctx);
     const geo = loadGeo(ctx, snapshot);
     const notes: string[] = [];
     const resolved = await resolveDnsNetblocks(ctx, snapshot);
     const netblocks = netblockRanges(snapshot, resolved, notes);
     const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants }, (rel, content) => gen.write(rel, content));
-    writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl);
+    writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl, composeTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
     );
@@ -105,7 +106,7 @@ function checked(re: RegExp, what: string, v: string): string {
   return v;
 }
 
-export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies: readonly string[], httpTpl: Handlebars.TemplateDelegate, serverTpl: Handlebars.TemplateDelegate): void {
+export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies: readonly string[], httpTpl: Handlebars.TemplateDelegate, serverTpl: Handlebars.TemplateDelegate, composeTpl: Handlebars.TemplateDelegate): void {
   for (const [rel, content] of [...plan.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) gen.write(rel, content);
   const pairs = plan.repos.filter((r) => !r.disabled).map((r) => [r.prefix, r.arch] as const);
   gen.write('lists/invalid.ml', invalidRepoText(pairs));
@@ -205,13 +206,12 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
       nometalink: metalink ? ngxString(metalinkFailure(plan.failurePubdate, '@@')).replace('@@', '$ms_path/repodata/repomd.xml not found or has not metalink') : '""',
     };
   };
-  gen.write(
-    'nginx/server.d/10-lists.conf',
-    serverTpl({
-      formats: [
-        { uri: '/mirrorlist', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
-        { uri: '/metalink', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: ngxWithVars(metalinkUrlTail(PH.path), { [PH.path]: 'ms_path' }), join: ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }) },
-      ],
-    }),
-  );
+  const formats = {
+    formats: [
+      { uri: '/mirrorlist', kind: 'ml', ext: '.ml', type: 'text/plain', metalink: false, err: errors(false), altVars: altVars.map((a) => ({ index: a.index })) },
+      { uri: '/metalink', kind: 'mt', ext: '.mt', type: 'application/metalink+xml', metalink: true, err: errors(true), altVars: altVars.map((a) => ({ index: a.index })), urlTail: ngxWithVars(metalinkUrlTail(PH.path), { [PH.path]: 'ms_path' }), join: ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }) },
+    ],
+  };
+  gen.write('nginx/server.d/10-lists.conf', serverTpl(formats));
+  gen.write('nginx/compose.d/10-lists.conf', composeTpl(formats));
 }

@@ -40,6 +40,14 @@ export function generationsDir(outDir: string): string {
   return path.join(outDir, 'generations');
 }
 
+/**
+ * `<out>/list-store/<generation id>/…`: the answers nginx composed once and keeps
+ * (the site's proxy_store), outside the immutable generations; pruned with them.
+ */
+export function listStoreDir(outDir: string): string {
+  return path.join(outDir, 'list-store');
+}
+
 export function createGenerationWriter(dir: string, id: string): GenerationWriter {
   fs.mkdirSync(dir, { recursive: true });
   const stats = { files: 0, bytes: 0 };

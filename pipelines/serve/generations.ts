@@ -5,6 +5,7 @@
 //   out/current -> generations/<id>      relative, so out/ can be rsynced to other nodes
 //   out/publish.log                      JSON lines {at, action, id, from}
 //   out/.loaded/<name>.json              which generation an nginx we know of last loaded
+//   out/list-store/<id>/…                answers nginx composed and stored (pruned with <id>)
 //
 // The site serves `<out>/generations/$ms_generation`, where $ms_generation comes
 // from the generation's own nginx/http.d/00-generation.conf: a running nginx serves
@@ -18,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LockHeldError } from '../core/errors.ts';
-import { generationsDir } from '../core/generation.ts';
+import { generationsDir, listStoreDir } from '../core/generation.ts';
 import { acquireDirLock, type DirLock } from '../core/lock.ts';
 
 export interface Manifest {
@@ -232,6 +233,46 @@ export function removeGeneration(outDir: string, id: string): void {
   const trash = path.join(generationsDir(outDir), `.trash-${id}-${process.pid}`);
   fs.renameSync(dir, trash);
   fs.rmSync(trash, { recursive: true, force: true });
+  removeListStore(outDir, id);
+}
+
+/**
+ * Deletes the stored answers of generation `id` (out/list-store/<id>, written by
+ * nginx). Renamed away first, so nginx never serves from a half-deleted tree.
+ */
+function removeListStore(outDir: string, id: string): void {
+  const dir = path.join(listStoreDir(outDir), id);
+  const trash = path.join(listStoreDir(outDir), `.trash-${id}-${process.pid}`);
+  try {
+    fs.renameSync(dir, trash);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  fs.rmSync(trash, { recursive: true, force: true });
+}
+
+/**
+ * Stored answers of generations that no longer exist (deleted by hand, or a prune
+ * that could not remove the store): removed. Returns the ids removed.
+ */
+export function pruneListStore(outDir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(listStoreDir(outDir));
+  } catch {
+    return [];
+  }
+  const existing = new Set(listGenerations(outDir).map((g) => g.id));
+  const removed: string[] = [];
+  for (const name of names) {
+    if (name.startsWith('.trash-')) fs.rmSync(path.join(listStoreDir(outDir), name), { recursive: true, force: true });
+    else if (GENERATION_ID.test(name) && !existing.has(name)) {
+      removeListStore(outDir, name);
+      removed.push(name);
+    }
+  }
+  return removed;
 }
 
 // ---- which generation each nginx we know of has loaded -----------------------

@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Handlebars from 'handlebars';
+import { listStoreDir } from '../core/generation.ts';
 
 const SITE_TEMPLATE = fileURLToPathSafe(new URL('../../nginx/mirrorsmith.conf.hbs', import.meta.url));
 
@@ -45,6 +46,16 @@ export interface SiteOptions {
   maxAge?: number;
   /** Raw directives appended inside the server block (tests, local additions). */
   extraServer?: string;
+  /**
+   * The list store: answers nginx composed once, kept as files (writable by the
+   * nginx workers). Default `<out>/list-store` beside `generationsDir` (or beside
+   * `root`), which publish prunes with the generations.
+   */
+  storeDir?: string;
+  /** Unix socket of the internal composer server. Default /run/mirrorsmith-compose.sock. */
+  composeSocket?: string;
+  /** New answers stored per second at most (nginx limit_req rate). Default 100. */
+  storeRate?: number;
 }
 
 // nginx config has no quoting we could rely on for every directive: paths go in
@@ -65,6 +76,13 @@ export function renderSite(opts: SiteOptions): string {
   const serverName = opts.serverName ?? '_';
   if (!/^[A-Za-z0-9._*-]+$/.test(serverName)) throw new Error(`invalid server_name ${JSON.stringify(serverName)}`);
   const root = checkPath('server root', opts.root.replace(/\/+$/, ''));
+  // Beside generations/ (or beside `current` when serving it unpinned): out/list-store.
+  const storeDir = opts.storeDir ?? listStoreDir(path.dirname(opts.generationsDir ? opts.generationsDir.replace(/\/+$/, '') : root));
+  const composeSocket = checkPath('compose socket', opts.composeSocket ?? '/run/mirrorsmith-compose.sock');
+  // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+  if (Buffer.byteLength(composeSocket) > 107) throw new Error(`compose socket path ${JSON.stringify(composeSocket)} is longer than a unix socket path may be (107 bytes)`);
+  const storeRate = opts.storeRate ?? 100;
+  if (!Number.isInteger(storeRate) || storeRate < 1) throw new Error(`storeRate must be a positive integer (stores per second), got ${storeRate}`);
   return siteTemplate({
     root,
     servedRoot: opts.generationsDir ? `${checkPath('generations dir', opts.generationsDir.replace(/\/+$/, ''))}/$ms_generation` : root,
@@ -74,6 +92,9 @@ export function renderSite(opts: SiteOptions): string {
     accessLog: opts.accessLog === undefined || opts.accessLog === 'off' ? 'off' : `${checkPath('access log', opts.accessLog)} mirrorsmith`,
     maxAge: Math.max(0, Math.floor(opts.maxAge ?? 60)),
     extraServer: opts.extraServer ?? '',
+    storeDir: checkPath('list store', storeDir.replace(/\/+$/, '')),
+    composeSocket,
+    storeRate,
   });
 }
 
@@ -215,6 +236,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
       workers: opts.workers,
       accessLog: opts.accessLog ?? path.join(prefixDir, 'logs', 'access.log'),
     });
+    removeStaleSocket(prefixDir);
     const child = spawn(bin, ['-p', prefixDir + '/', '-e', path.join(prefixDir, 'logs', 'error.log'), '-c', confFile], {
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true, // own process group: stop() can SIGKILL master and workers together
@@ -308,9 +330,39 @@ function writeConf(o: {
   ensurePrefix(o.prefixDir);
   const siteFile = path.join(o.prefixDir, 'conf', 'site.conf');
   const confFile = path.join(o.prefixDir, 'conf', 'nginx.conf');
-  fs.writeFileSync(siteFile, renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer }));
+  // Serving one directory (a test tree, a generation being checked): its answers
+  // are stored under the prefix, not beside the generation.
+  const storeDir = o.generationsDir ? listStoreDir(path.dirname(o.generationsDir)) : path.join(o.prefixDir, 'list-store');
+  // nginx creates only the last level of a temp path, and stores nothing without the store.
+  fs.mkdirSync(path.join(storeDir, '.tmp'), { recursive: true });
+  fs.writeFileSync(
+    siteFile,
+    renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir) }),
+  );
   fs.writeFileSync(confFile, renderMainConf({ prefixDir: o.prefixDir, siteFile, workers: o.workers, extraMain: o.extraMain, extraHttp: o.extraHttp }));
   return confFile;
+}
+
+/** The composer's socket under a prefix: nginx leaves it behind when killed. */
+function composeSocketPath(prefixDir: string): string {
+  return path.join(prefixDir, 'compose.sock');
+}
+
+/**
+ * A socket left by a killed nginx makes bind() fail. Remove it, unless the nginx
+ * of this prefix is still running (its pid file names a live process).
+ */
+function removeStaleSocket(prefixDir: string): void {
+  const pid = Number(readTail(path.join(prefixDir, 'nginx.pid')).trim());
+  if (Number.isInteger(pid) && pid > 0) {
+    try {
+      process.kill(pid, 0);
+      return;
+    } catch {
+      // gone: its socket is stale
+    }
+  }
+  fs.rmSync(composeSocketPath(prefixDir), { force: true });
 }
 
 function ensurePrefix(prefix: string): void {

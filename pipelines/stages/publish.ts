@@ -33,6 +33,7 @@ import {
   newestUnpublished,
   readHistory,
   readManifest,
+  pruneListStore,
   removeGeneration,
   rollbackTarget,
   shrinkCheck,
@@ -240,6 +241,12 @@ function prune(outDir: string, config: Config, live: string, log: Logger): strin
     }
   }
   if (removed.length) log.info(`removed ${removed.length} old generation(s) (keeping ${keep}): ${removed.join(', ')}`);
+  try {
+    const orphans = pruneListStore(outDir);
+    if (orphans.length) log.info(`removed the stored answers of ${orphans.length} generation(s) that no longer exist: ${orphans.join(', ')}`);
+  } catch (err) {
+    log.warn(`could not prune out/list-store: ${(err as Error).message}`);
+  }
   return removed;
 }
 

@@ -146,6 +146,8 @@ test('nginx/mirrorsmith.conf.example matches the template and passes nginx -t in
   const gen = markedGeneration(out, 'g1', '2026-11-01T00:00:00Z');
   const prefix = path.join(out, 'p');
   fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  // The admin creates out/list-store (writable by the nginx user); nginx -t wants its temp dir.
+  fs.mkdirSync(path.join(out, 'list-store', '.tmp'), { recursive: true });
   const site = path.join(prefix, 'site.conf');
   fs.writeFileSync(site, renderSite({ ...EXAMPLE_SITE, root: gen, generationsDir: path.dirname(gen), accessLog: path.join(prefix, 'logs', 'access.log') }));
   const main = path.join(prefix, 'nginx.conf');
