@@ -24,6 +24,8 @@ export const benchmark: Benchmark = {
     { name: 'metalink', unit: 'req/s', target: { op: '>=', value: 0.6 }, source: `${SOURCE}: ≥ 60% of the static file` },
     { name: 'static file (mirrorlist size)', unit: 'req/s' },
     { name: 'mirrorlist', unit: 'req/s', target: { op: '>=', value: 0.6 }, source: `${SOURCE}: ≥ 60% of the static file` },
+    { name: 'metalink composed (a store miss)', unit: 'req/s' },
+    { name: 'mirrorlist composed (a store miss)', unit: 'req/s' },
   ],
   async available() {
     const serve = await tryImport('pipelines/serve/nginx.ts', ['startNginx', 'checkSite', 'findNginx']);
@@ -49,7 +51,8 @@ export const benchmark: Benchmark = {
 
     const staticDir = path.join(ctx.workDir, 'static');
     fs.mkdirSync(staticDir, { recursive: true });
-    const nginx = await serve.startNginx({ outDir: path.dirname(genDir), root: genDir, prefixDir: prefix, workers: 1, accessLog: 'off', extraServer: `location ^~ /__bench_static/ {\n    alias ${staticDir}/;\n}` });
+    const composePort = await serve.freePort();
+    const nginx = await serve.startNginx({ outDir: path.dirname(genDir), root: genDir, prefixDir: prefix, workers: 1, accessLog: 'off', composePort, extraServer: `location ^~ /__bench_static/ {\n    alias ${staticDir}/;\n}` });
     try {
       // The port answers once the master listens; its workers may still be forking.
       let workers = childPids(nginx.pid);
@@ -87,6 +90,22 @@ export const benchmark: Benchmark = {
           { benchmark: 'nginx', name: `static file (${kind} size)`, value: stat.requestsPerSec, unit: 'req/s', note: `${avg} bytes; ${lat(stat)}` },
           { benchmark: 'nginx', name: kind, value: dyn.requestsPerSec, unit: 'req/s', ratio: dyn.requestsPerSec / stat.requestsPerSec, target: { op: '>=', value: 0.6 * stat.requestsPerSec }, source: `${SOURCE}: ≥ 60% of the static file; ratio = ${kind}/static`, note: `${queries.length} URLs rotated; ${lat(dyn)}` },
         );
+      }
+      // What a store miss costs: the composer alone (sub_filter over the blob), asked
+      // with the keys the front stored during the runs above.
+      const storeRoot = path.join(prefix, 'list-store', path.basename(genDir));
+      for (const [kind, uri] of [['mt', '/metalink'], ['ml', '/mirrorlist']] as const) {
+        const keys = storedKeys(path.join(storeRoot, kind)).map((k) => `${path.basename(genDir)}/${kind}/${k}`);
+        if (keys.length === 0) throw new Error(`the front stored no ${uri} answer under ${storeRoot}`);
+        const res = await fetch(`http://127.0.0.1:${composePort}${uri}`, { headers: { 'x-ms-key': keys[0]! }, signal: AbortSignal.timeout(10_000) });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`the composer answered ${res.status} for ${keys[0]}`);
+        ctx.log(`wrk: the composer alone, ${keys.length} stored keys of ${uri}, ${ctx.wrkSeconds} s …`);
+        const comp = await runWrk(`http://127.0.0.1:${composePort}`, keys.map((k) => ({ path: uri, headers: { 'X-Ms-Key': k } })), { seconds: ctx.wrkSeconds, workDir: ctx.workDir, signal: ctx.signal });
+        if (comp.non2xx > 0) throw new Error(`wrk saw non-2xx answers from the composer (${comp.non2xx})`);
+        const name = uri === '/metalink' ? 'metalink' : 'mirrorlist';
+        const served = figures.find((f) => f.name === name)!;
+        figures.push({ benchmark: 'nginx', name: `${name} composed (a store miss)`, value: comp.requestsPerSec, unit: 'req/s', ratio: served.value ? comp.requestsPerSec / served.value : undefined, note: `the composer alone over ${keys.length} keys (ratio = composed / served); a real miss also pays the proxy hop and the store write` });
       }
       const hwm = [...workers, ...childPids(nginx.pid)].map((p) => procMemory(p)?.hwm ?? 0).reduce((a, b) => Math.max(a, b), 0);
       figures.splice(1, 0, { benchmark: 'nginx', name: 'worker RSS with the generation loaded', value: mb(Math.max(afterLoad, hwm)), unit: 'MB', target: { op: '<=', value: 250 }, source: SOURCE, note: `1 worker; peak over the wrk runs; master ${mb(procMemory(nginx.pid)?.rss ?? 0).toFixed(0)} MB` });
@@ -132,6 +151,17 @@ function sampleQueries(ctx: BenchContext, world: WorldFile): string[] {
     queries.push(`repo=${encodeURIComponent(r.prefix)}&arch=${r.arch}&country=${['US', 'DE', 'JP', 'BR'][i % 4]}`);
   });
   return queries;
+}
+
+/** `<list>/v<variant>/<repo>` of every answer stored under one format's directory. */
+function storedKeys(dir: string): string[] {
+  const keys: string[] = [];
+  for (const lid of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    for (const v of fs.readdirSync(path.join(dir, lid))) {
+      for (const repo of fs.readdirSync(path.join(dir, lid, v))) keys.push(`${lid}/${v}/${repo}`);
+    }
+  }
+  return keys.sort();
 }
 
 function firstAddress(cidr: string): string | null {

@@ -56,6 +56,8 @@ export interface SiteOptions {
   composeSocket?: string;
   /** New answers stored per second at most (nginx limit_req rate). Default 100. */
   storeRate?: number;
+  /** An extra loopback `listen` for the composer (benchmarks measure composition alone). */
+  composeListen?: string;
 }
 
 // nginx config has no quoting we could rely on for every directive: paths go in
@@ -67,12 +69,17 @@ function checkPath(what: string, p: string): string {
   return p;
 }
 
+function checkListen(listen: string): string {
+  if (!/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:?\d{1,5}$/.test(listen)) throw new Error(`invalid listen address ${JSON.stringify(listen)}`);
+  return listen;
+}
+
 let siteTemplate: HandlebarsTemplateDelegate | null = null;
 
 /** Renders the site config (http-level include + log_format + the server block). */
 export function renderSite(opts: SiteOptions): string {
   siteTemplate ??= Handlebars.compile(fs.readFileSync(SITE_TEMPLATE, 'utf8'), { strict: true, noEscape: true });
-  if (!/^(\[[0-9a-fA-F:.]+\]|[0-9.]+|[A-Za-z0-9.-]+)?:?\d{1,5}$/.test(opts.listen)) throw new Error(`invalid listen address ${JSON.stringify(opts.listen)}`);
+  checkListen(opts.listen);
   const serverName = opts.serverName ?? '_';
   if (!/^[A-Za-z0-9._*-]+$/.test(serverName)) throw new Error(`invalid server_name ${JSON.stringify(serverName)}`);
   const root = checkPath('server root', opts.root.replace(/\/+$/, ''));
@@ -95,6 +102,7 @@ export function renderSite(opts: SiteOptions): string {
     storeDir: checkPath('list store', storeDir.replace(/\/+$/, '')),
     composeSocket,
     storeRate,
+    composeListen: opts.composeListen ? checkListen(opts.composeListen) : '',
   });
 }
 
@@ -193,6 +201,8 @@ export interface StartNginxOptions {
   workers?: number | 'auto';
   /** Access log path, default `<prefix>/logs/access.log`; `off` to disable. */
   accessLog?: string;
+  /** Also listen on this loopback port with the composer (benchmarks). */
+  composePort?: number;
   startTimeoutMs?: number;
 }
 
@@ -235,6 +245,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
       extraServer: opts.extraServer,
       workers: opts.workers,
       accessLog: opts.accessLog ?? path.join(prefixDir, 'logs', 'access.log'),
+      composeListen: opts.composePort ? `${host.includes(':') ? `[${host}]` : host}:${opts.composePort}` : undefined,
     });
     removeStaleSocket(prefixDir);
     const child = spawn(bin, ['-p', prefixDir + '/', '-e', path.join(prefixDir, 'logs', 'error.log'), '-c', confFile], {
@@ -326,6 +337,7 @@ function writeConf(o: {
   extraServer?: string;
   workers?: number | 'auto';
   accessLog?: string;
+  composeListen?: string;
 }): string {
   ensurePrefix(o.prefixDir);
   const siteFile = path.join(o.prefixDir, 'conf', 'site.conf');
@@ -337,7 +349,7 @@ function writeConf(o: {
   fs.mkdirSync(path.join(storeDir, '.tmp'), { recursive: true });
   fs.writeFileSync(
     siteFile,
-    renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir) }),
+    renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir), composeListen: o.composeListen }),
   );
   fs.writeFileSync(confFile, renderMainConf({ prefixDir: o.prefixDir, siteFile, workers: o.workers, extraMain: o.extraMain, extraHttp: o.extraHttp }));
   return confFile;

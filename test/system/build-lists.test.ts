@@ -2,9 +2,7 @@
 // and its list fragments answering on a real nginx (composition, classes,
 // weighting, every error path).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +10,8 @@ import { compose, moveFirst } from '../../pipelines/build/formats.ts';
 import { listsEmitter } from '../../pipelines/build/lists-emitter.ts';
 import { createGenerationWriter } from '../../pipelines/core/generation.ts';
 import { run } from '../../pipelines/stages/build.ts';
+import { freePort, startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
+import { GENERATION_FRAGMENT, generationFragment } from '../../pipelines/serve/generations.ts';
 import type { Db } from '../../pipelines/core/db.ts';
 import { freshDb } from '../helpers/db.ts';
 import { requireTool, whichTool } from '../helpers/system.ts';
@@ -20,17 +20,6 @@ import { loadFixture } from '../fixtures/build/registry.ts';
 
 function listFiles(dir: string, rel = ''): string[] {
   return fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(dir, path.join(rel, e.name)) : [path.join(rel, e.name)])).sort();
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 }
 
 describe('build stage', () => {
@@ -84,7 +73,10 @@ describe('lists emitter', () => {
     db = (await freshDb(undefined, 'pglite')).db;
     await loadFixture(db);
     gen1 = path.join(tmp, 'gen');
-    await listsEmitter.emit(buildContext(db, tmp), createGenerationWriter(gen1, 'gen'));
+    const writer = createGenerationWriter(gen1, 'gen');
+    await listsEmitter.emit(buildContext(db, tmp), writer);
+    // What the build stage adds around its emitters: the fragment naming the generation.
+    writer.write(GENERATION_FRAGMENT, generationFragment('gen'));
   });
   after(async () => {
     await db.close();
@@ -92,52 +84,21 @@ describe('lists emitter', () => {
   });
 
   describe('served by a real nginx', () => {
-    let nginx: ChildProcess | undefined;
+    let nginx: RunningNginx | undefined;
     let base = '';
+    let composePort = 0;
     let skip = false;
     before(async () => {
       if (!whichTool('nginx')) {
         skip = true;
         return;
       }
-      const port = await freePort();
-      const prefix = path.join(tmp, 'nginx');
-      fs.mkdirSync(prefix, { recursive: true });
-      const conf = path.join(prefix, 'nginx.conf');
-      fs.writeFileSync(
-        conf,
-        `worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/tmp;
-  include ${gen1}/nginx/http.d/*.conf;
-  server {
-    listen 127.0.0.1:${port};
-    root ${gen1};
-    include ${gen1}/nginx/server.d/*.conf;
-  }
-}
-`,
-      );
-      nginx = spawn(whichTool('nginx')!, ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-      base = `http://127.0.0.1:${port}`;
-      for (let i = 0; i < 100; i++) {
-        try {
-          await fetch(`${base}/`);
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-      throw new Error(`nginx did not start: ${fs.existsSync(path.join(prefix, 'error.log')) ? fs.readFileSync(path.join(prefix, 'error.log'), 'utf8') : ''}`);
+      // The site config a deployment uses (the composer, the list store), on this generation.
+      composePort = await freePort();
+      nginx = await startNginx({ outDir: tmp, root: gen1, prefixDir: path.join(tmp, 'nginx'), accessLog: 'off', composePort });
+      base = nginx.url;
     });
-    after(() => {
-      nginx?.kill('SIGTERM');
-    });
+    after(() => nginx?.stop());
     const get = async (q: string, headers: Record<string, string> = {}) => {
       const r = await fetch(`${base}${q}`, { headers, redirect: 'manual' });
       return { status: r.status, type: r.headers.get('content-type'), location: r.headers.get('location'), body: await r.text() };
@@ -146,7 +107,7 @@ http {
 
     test('nginx -t accepts the fragments', (t) => {
       if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
-      assert.ok(nginx && nginx.exitCode === null);
+      assert.ok(nginx);
     });
 
     test('each client class gets its MirrorManager list, composed from a precomputed variant', async (t) => {
@@ -244,6 +205,47 @@ http {
         const got = firsts.get(host) ?? 0;
         assert.ok(Math.abs(got - n * p) < 5 * sigma + 1, `${host} first ${got}/${n}, expected ${(n * p).toFixed(1)} ± ${sigma.toFixed(1)}`);
       }
+    });
+
+    test('an answer is composed once, stored, then served from the store; the composer takes only its own keys', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const store = path.join(tmp, 'nginx', 'list-store', 'gen');
+      const q = '/mirrorlist?repo=fedora-41&arch=x86_64&country=DE';
+      const first = await get(q);
+      assert.equal(first.status, 200);
+      const storedFiles = () => (fs.existsSync(path.join(store, 'ml')) ? listFiles(path.join(store, 'ml')) : []);
+      // The store is written when the reply is complete: wait for it, bounded.
+      for (let i = 0; i < 100 && !storedFiles().some((f) => fs.readFileSync(path.join(store, 'ml', f), 'utf8') === first.body); i++) await new Promise((r) => setTimeout(r, 20));
+      const key = storedFiles().find((f) => fs.readFileSync(path.join(store, 'ml', f), 'utf8') === first.body);
+      assert.ok(key, `the answer is stored under ${store}/ml (found: ${storedFiles().join(', ')})`);
+      assert.match(key, /^[0-9a-z]+\/v\d*\/[0-9a-z]+$/, 'list/variant/repository tokens only');
+      // Mark every stored answer: a marked reply can only come from the store.
+      for (const f of storedFiles()) fs.appendFileSync(path.join(store, 'ml', f), '# from the store\n');
+      let marked = 0;
+      const fresh = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const r = await get(q);
+        assert.equal(r.status, 200);
+        if (r.body.endsWith('# from the store\n')) marked++;
+        else fresh.add(r.body);
+      }
+      assert.ok(marked > 0, 'some replies came from the store');
+      // A reply not from the store was composed for a variant not stored yet: each such body once or a few times.
+      assert.ok(fresh.size <= 16, `${fresh.size} distinct composed bodies`);
+
+      // The composer: only well-formed keys of its own generation.
+      const composer = async (key?: string) => {
+        const r = await fetch(`http://127.0.0.1:${composePort}/mirrorlist`, { headers: key === undefined ? {} : { 'x-ms-key': key } });
+        return { status: r.status, body: await r.text() };
+      };
+      const own = await composer(`gen/ml/${key}`);
+      assert.equal(own.status, 200);
+      assert.equal(own.body, first.body, 'the composer recomposes exactly the stored answer');
+      assert.equal((await composer(`other-gen/ml/${key}`)).status, 503, 'another generation: 503 (the front retries)');
+      for (const bad of [undefined, '', '../../etc/passwd', `gen/mt/${key}`, `gen/ml/${key}/../x`, `gen/ml/${key}\\`, 'gen/ml/a/v1/r0;x']) {
+        assert.equal((await composer(bad)).status, 400, `key ${JSON.stringify(bad)}`);
+      }
+      assert.equal((await composer(`gen/ml/zzzz/v0/r0`)).status, 404, 'an unknown list: no blob');
     });
 
     test('errors: MirrorManager bodies, 4xx for hostile input, nothing reflected raw', async (t) => {
