@@ -138,6 +138,12 @@ describe('publish stage with real nginx', () => {
     const out = tempDir(t);
     const config = testConfig(out, { output: { dir: out, keepGenerations: 2 } });
     for (let i = 1; i <= 4; i++) makeGeneration(out, `g${i}`, { createdAt: T(i) });
+    // Answers nginx stored for g1, g2 and for a generation deleted by hand: they go with them.
+    const storeOf = (id: string) => path.join(out, 'list-store', id, 'ml', 'b0', 'v1');
+    for (const id of ['g1', 'g2', 'g3', 'gone']) {
+      fs.mkdirSync(storeOf(id), { recursive: true });
+      fs.writeFileSync(path.join(storeOf(id), 'r0'), '# repo = x\n');
+    }
     const dry = await publish(stageContext(config, { dryRun: true }).ctx);
     assert.match(dry.notes![0]!, /dry run: would switch current from nothing to g4/);
     assert.equal(currentGeneration(out), null);
@@ -145,6 +151,7 @@ describe('publish stage with real nginx', () => {
     assert.equal(r.stats?.pruned, 2);
     assert.deepEqual(listGenerations(out).map((g) => g.id), ['g3', 'g4']);
     assert.equal(currentGeneration(out), 'g4');
+    assert.deepEqual(fs.readdirSync(path.join(out, 'list-store')).sort(), ['.tmp', 'g3'], 'stores of pruned and vanished generations removed, the temp dir kept');
     // An incomplete generation (build died before writing its manifest) is never picked.
     fs.mkdirSync(path.join(out, 'generations', 'g5', 'nginx'), { recursive: true });
     assert.equal((await publish(stageContext(config).ctx)).counts.skipped, 1);
