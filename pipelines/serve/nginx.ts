@@ -203,6 +203,8 @@ export interface StartNginxOptions {
   accessLog?: string;
   /** Also listen on this loopback port with the composer (benchmarks). */
   composePort?: number;
+  /** New answers stored per second at most (site default 100). */
+  storeRate?: number;
   startTimeoutMs?: number;
 }
 
@@ -246,6 +248,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
       workers: opts.workers,
       accessLog: opts.accessLog ?? path.join(prefixDir, 'logs', 'access.log'),
       composeListen: opts.composePort ? `${host.includes(':') ? `[${host}]` : host}:${opts.composePort}` : undefined,
+      storeRate: opts.storeRate,
     });
     removeStaleSocket(prefixDir);
     const child = spawn(bin, ['-p', prefixDir + '/', '-e', path.join(prefixDir, 'logs', 'error.log'), '-c', confFile], {
@@ -338,6 +341,7 @@ function writeConf(o: {
   workers?: number | 'auto';
   accessLog?: string;
   composeListen?: string;
+  storeRate?: number;
 }): string {
   ensurePrefix(o.prefixDir);
   const siteFile = path.join(o.prefixDir, 'conf', 'site.conf');
@@ -349,7 +353,7 @@ function writeConf(o: {
   fs.mkdirSync(path.join(storeDir, '.tmp'), { recursive: true });
   fs.writeFileSync(
     siteFile,
-    renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir), composeListen: o.composeListen }),
+    renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir), composeListen: o.composeListen, storeRate: o.storeRate }),
   );
   fs.writeFileSync(confFile, renderMainConf({ prefixDir: o.prefixDir, siteFile, workers: o.workers, extraMain: o.extraMain, extraHttp: o.extraHttp }));
   return confFile;

@@ -248,6 +248,33 @@ describe('lists emitter', () => {
       assert.equal((await composer(`gen/ml/zzzz/v0/r0`)).status, 404, 'an unknown list: no blob');
     });
 
+    test('beyond the store rate, answers are composed and not stored; every reply is whole', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const prefixDir = path.join(tmp, 'nginx-rate');
+      const slow = await startNginx({ outDir: tmp, root: gen1, prefixDir, accessLog: 'off', storeRate: 1 });
+      t.after(() => slow.stop());
+      const started = Date.now();
+      const bodies = new Set<string>();
+      for (const ip of ['192.0.2.7', '198.51.100.5', '100.64.0.9', '203.0.113.200', '8.8.8.8', '2001:dba::1', '9.9.9.9', '1.1.1.1']) {
+        for (const repo of ['fedora-41&arch=x86_64', 'fedora-41&arch=aarch64', 'updates-released-f41&arch=x86_64']) {
+          for (const kind of ['mirrorlist', 'metalink']) {
+            for (let i = 0; i < 3; i++) {
+              const r = await fetch(`${slow.url}/${kind}?repo=${repo}&ip=${ip}`);
+              const body = await r.text();
+              assert.equal(r.status, 200, `${kind} ${repo} ${ip}: ${body.slice(0, 200)}`);
+              assert.ok(kind === 'mirrorlist' ? body.startsWith('# repo = ') && body.endsWith('\n') : body.startsWith('<?xml') && body.endsWith('</metalink>\n'), `${kind} ${repo} ${ip}: a whole answer`);
+              bodies.add(body);
+            }
+          }
+        }
+      }
+      const seconds = Math.ceil((Date.now() - started) / 1000);
+      const stored = listFiles(path.join(prefixDir, 'list-store', 'gen'));
+      // burst 20, then 1 per second (+1 for a second boundary)
+      assert.ok(stored.length <= 21 + seconds + 1, `${stored.length} answers stored in ${seconds} s at storeRate 1`);
+      assert.ok(bodies.size > stored.length, `${bodies.size} distinct answers, ${stored.length} stored: some were served without storing`);
+    });
+
     test('errors: MirrorManager bodies, 4xx for hostile input, nothing reflected raw', async (t) => {
       if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
       const inv = await get('/mirrorlist?repo=../../etc/passwd&arch=x86_64');
