@@ -73,6 +73,8 @@ describe('build stage', () => {
   });
 });
 
+const V6_URL = 'http://[2001:db8:5::1]/fedora/linux';
+
 // The lists emitter alone, so that this exercises exactly the request path it owns.
 describe('lists emitter', () => {
   let tmp: string;
@@ -82,7 +84,13 @@ describe('lists emitter', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-lists-'));
     fs.chmodSync(tmp, 0o755); // nginx workers drop root privileges and must read the generation
     db = (await freshDb(undefined, 'pglite')).db;
-    await loadFixture(db);
+    const ids = await loadFixture(db);
+    // Host URLs with IPv6 literals: one valid (listed), hostile ones the registry would
+    // refuse, written past it (never listed, and nginx -t must still pass).
+    const jp = await db.query<{ id: number }>('SELECT id FROM host_category WHERE host_id = $1', [ids.hosts['mirror.jp.example']]);
+    for (const u of [V6_URL, 'http://[2001:db8:5::2%25eth0]/fedora/linux', 'http://[2001:db8:5::3]";return 200 "x/fedora', 'http://[2001:db8:5::4]/<x>/fedora']) {
+      await db.query('INSERT INTO host_category_url (host_category_id, url) VALUES ($1, $2)', [jp.rows[0].id, u]);
+    }
     gen1 = path.join(tmp, 'gen');
     await listsEmitter.emit(buildContext(db, tmp), createGenerationWriter(gen1, 'gen'));
   });
@@ -211,6 +219,60 @@ http {
       const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=100.64.0.9&redirect=1');
       assert.equal(redir.status, 302);
       assert.equal(redir.location, 'https://mirror.fr.example/fedora/linux/releases/41/Everything/x86_64/os/');
+    });
+
+    test('protocol=: every subset in any order, `,` or %2C; the header echoes the canonical spelling; repeated or unknown names are 400', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const urlsOf = (body: string, metalink: boolean) => (metalink ? [...body.matchAll(/<url [^>]*>([^<]+)<\/url>/g)].map((m) => m[1]) : body.split('\n').filter((l) => /^[a-z]+:\/\//.test(l)));
+      // Global class (8.8.8.8): every public host is listed, so the URLs under a set are
+      // exactly the unrestricted metalink's URLs of those protocols (at most one per protocol per host here).
+      const all = urlsOf((await get('/metalink?repo=fedora-41&arch=x86_64&ip=8.8.8.8')).body, true);
+      const names = ['https', 'http', 'ftp', 'rsync'];
+      let checkedSets = 0;
+      for (let mask = 1; mask < 16; mask++) {
+        const set = names.filter((_, b) => mask & (1 << b));
+        const canonical = [...set].sort().join(',');
+        const want = all.filter((u) => set.includes(u.slice(0, u.indexOf(':')))).sort();
+        // Reversed order, and %2C for the first separator.
+        const spelled = [...set].reverse().join(',').replace(',', '%2C');
+        for (const metalink of [false, true]) {
+          const r = await get(`/${metalink ? 'metalink' : 'mirrorlist'}?repo=fedora-41&arch=x86_64&ip=8.8.8.8&protocol=${spelled}`);
+          if (!want.length) {
+            assert.equal(r.status, 404, `${spelled}: ${r.body.slice(0, 200)}`);
+            continue;
+          }
+          assert.equal(r.status, 200, `${spelled}: ${r.body.slice(0, 200)}`);
+          if (!metalink) assert.equal(r.body.split('\n')[0], `# repo = fedora-41 arch = x86_64 country = global protocol = ${canonical}`);
+          const got = urlsOf(r.body, metalink).map((u) => (metalink ? u : `${u}repodata/repomd.xml`)).sort();
+          assert.deepEqual(got, want, `${metalink ? 'metalink' : 'mirrorlist'} protocol=${spelled}`);
+          assert.doesNotMatch(r.body, /@@/);
+          checkedSets++;
+        }
+      }
+      assert.ok(checkedSets >= 20, String(checkedSets));
+      for (const bad of ['http,http', 'https,gopher', 'https,', ',https', 'https%2C%2Chttp', 'http;https', 'https,http,ftp,rsync,http']) {
+        const r = await get(`/mirrorlist?repo=fedora-41&arch=x86_64&protocol=${bad}`);
+        assert.equal(r.status, 400, bad);
+        assert.equal(r.body, '# error: protocol= must be a comma list of distinct https, http, ftp, rsync\n');
+      }
+    });
+
+    test('host URLs with an IPv6 literal reach the mirrorlist, the metalink and redirect=1; hostile variants never do', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const dir = 'releases/41/Everything/x86_64/os';
+      // JP (203.0.113.5): the JP mirror alone in its country group, i.e. inserted from the prefix map.
+      const ml = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=203.0.113.5&protocol=http');
+      assert.equal(ml.status, 200);
+      assert.equal(ml.body.split('\n')[1], `${V6_URL}/${dir}/`);
+      const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=203.0.113.5&protocol=http&redirect=1');
+      assert.equal(redir.status, 302);
+      assert.equal(redir.location, `${V6_URL}/${dir}/`);
+      // Global (8.8.8.8): in a blob.
+      const mt = await get('/metalink?repo=fedora-41&arch=x86_64&ip=8.8.8.8');
+      assert.match(mt.body, new RegExp(`<url protocol="http" type="http" location="JP" preference="\\d+">${V6_URL.replace(/[[\].]/g, '\\$&')}/${dir}/repodata/repomd\\.xml</url>`));
+      for (const body of [ml.body, mt.body, (await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=8.8.8.8&protocol=http')).body]) {
+        assert.doesNotMatch(body, /2001:db8:5::[234]|eth0|return 200|<x>/);
+      }
     });
 
     test('metalink: content type, hashes, alternates, preference per host, private flag', async (t) => {
