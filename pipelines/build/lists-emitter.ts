@@ -34,7 +34,7 @@ export const listsEmitter: Emitter = {
     const notes: string[] = [];
     const resolved = await resolveDnsNetblocks(ctx, snapshot);
     const netblocks = netblockRanges(snapshot, resolved, notes);
-    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants }, (rel, content) => gen.write(rel, content));
+    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets }, (rel, content) => gen.write(rel, content));
     writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
@@ -160,6 +160,9 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap(separatorForms).map((spelling) => ({ spelling: checked(/^[a-z,%2C]*$/, 'protocol', spelling), token: checked(/^[a-z]+$/, 'protocol', p.token) }))),
     protocolWords: PROTOSETS.filter((p) => p.protocols).map((p) => ({ token: p.token, words: ngxString(`protocol = ${p.protocols!.join(',')}`) })),
     protoCanon: plan.protoCanon.map((c) => ({ key: checked(/^s\d+\|[a-z]+$/, 'signature', c.key), token: checked(/^[a-z]+$/, 'protocol', c.token) })),
+    protoFallback: plan.protoFallback.map((f) => ({ token: checked(/^[a-z]+$/, 'protocol', f.token), served: checked(/^[a-z]+$/, 'protocol', f.served) })),
+    // An unstored set mapped exactly (same URLs as a stored one) keeps its own header word; a fallback says what it lists.
+    protoExact: plan.protoCanon.filter((c) => plan.protoFallback.some((f) => c.key.endsWith(`|${f.token}`))).map((c) => ({ key: c.key, token: c.key.split('|')[1] })),
     repoKeys,
     echoRepos,
     echoArches,

@@ -39,6 +39,24 @@ export const PROTOSETS: ReadonlyArray<ProtoSet> = [
     .map((set) => ({ token: set.map((p) => PROTO_LETTER[p]).join(''), protocols: [...set].sort(), spellings: permutations(set).map((p) => p.join(',')) })),
 ];
 
+/**
+ * The protocol sets a build stores lists for by default: no protocol=, each protocol
+ * alone, and http+https (what clients ask for). Every further stored set costs about
+ * as much as `s` again (see docs/serving.md, Differences).
+ */
+export const COMMON_PROTOSETS: readonly string[] = ['a', 's', 'h', 'f', 'r', 'sh'];
+
+/**
+ * A set not stored is answered with its stored subset (unless it lists the same URLs as
+ * a stored set anyway): its https/http part, else ftp, else rsync — never a URL of a
+ * protocol not asked for.
+ */
+export function protocolFallback(p: ProtoSet): string {
+  const web = (p.protocols ?? []).filter((x) => x === 'https' || x === 'http');
+  if (web.length) return web.length === 2 ? 'sh' : PROTO_LETTER[web[0]];
+  return p.protocols!.includes('ftp') ? 'f' : 'r';
+}
+
 function permutations<T>(xs: readonly T[]): T[][] {
   if (xs.length <= 1) return [[...xs]];
   return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((rest) => [x, ...rest]));
@@ -70,6 +88,8 @@ const ALT_VAR_BYTES = 3500;
 export interface PlanOptions {
   minimum: number;
   maxVariants: number;
+  /** Which protocol= sets get lists of their own: COMMON_PROTOSETS (default) or all 15 (`all`). */
+  protocolSets?: 'common' | 'all';
 }
 
 export interface ListRepo {
@@ -97,6 +117,8 @@ export interface ListPlan {
   countryClasses: Array<{ key: string; cls: string }>;
   /** `${sig}|${proto}` → the protocol set that lists the same URLs for every host of the signature (only where different). */
   protoCanon: Array<{ key: string; token: string }>;
+  /** protocol sets without lists of their own → the stored subset that answers them (where protoCanon has no row). */
+  protoFallback: Array<{ token: string; served: string }>;
   /** `${cls}|${sig}|${proto}` (proto canonical for sig) → its list L, the blob L's text lives in, and the blob's split_clients variable. */
   blobs: Array<{ key: string; list: string; blob: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
@@ -261,17 +283,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     minimum: opts.minimum,
   };
 
-  // Eligible sets per (signature, protocol set). A protocol set that gives every host
-  // of a signature the same URLs as an earlier one is that one (its canonical set):
-  // no lists of its own, nginx maps it ($ms_pc) — with fifteen sets, most would
-  // otherwise repeat the same answers.
+  // Eligible sets per (signature, protocol set). The stored sets (`protocolSets`) get
+  // lists; any other set that gives every host of a signature the same URLs as a stored
+  // one is that one (exact, nginx maps it with $ms_pc), else it falls back to its
+  // stored subset (PROTOCOL_FALLBACK). A stored set equal to an earlier one shares it too.
   const urlsUnder = (urls: readonly string[], protocols: readonly string[] | null) => (protocols ? hostUrls({ country: null, private: false, urls }, protocols, 'metalink') : urls);
+  const stored = (p: ProtoSet) => (opts.protocolSets ?? 'common') === 'all' || COMMON_PROTOSETS.includes(p.token);
+  const protoOrder = [...PROTOSETS.filter(stored), ...PROTOSETS.filter((p) => !stored(p))];
   const sigProto: Array<{ sig: string; categoryId: number; proto: ProtoSet; eligible: Set<number> }> = [];
   const protoCanon: ListPlan['protoCanon'] = [];
+  const protoFallback: ListPlan['protoFallback'] = PROTOSETS.filter((p) => !stored(p)).map((p) => ({ token: p.token, served: protocolFallback(p) }));
   const eligibleSets = new Map<string, Set<number>>();
   for (const sig of sigs.values()) {
     const seen = new Map<string, string>();
-    for (const proto of PROTOSETS) {
+    for (const proto of protoOrder) {
       const per = sig.hosts.map((id) => urlsUnder(hosts.get(id)!.urls.get(sig.categoryId) ?? [], proto.protocols));
       const vector = proto.protocols ? JSON.stringify(per) : 'a';
       const canon = seen.get(vector);
@@ -279,6 +304,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         protoCanon.push({ key: `${sig.id}|${proto.token}`, token: canon });
         continue;
       }
+      if (!stored(proto)) continue;
       seen.set(vector, proto.token);
       const ids = sig.hosts.filter((_, i) => per[i].length > 0);
       // One Set object per distinct eligible set: select() indexes each once.
@@ -567,7 +593,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, protoCanon, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, protoCanon, protoFallback, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */

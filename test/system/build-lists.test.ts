@@ -221,7 +221,7 @@ http {
       assert.equal(redir.location, 'https://mirror.fr.example/fedora/linux/releases/41/Everything/x86_64/os/');
     });
 
-    test('protocol=: every subset in any order, `,` or %2C; the header echoes the canonical spelling; repeated or unknown names are 400', async (t) => {
+    test('protocol=: every subset in any order, `,` or %2C; stored sets exact, others by their https/http part; the header names the set listed; repeated or unknown names are 400', async (t) => {
       if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
       const urlsOf = (body: string, metalink: boolean) => (metalink ? [...body.matchAll(/<url [^>]*>([^<]+)<\/url>/g)].map((m) => m[1]) : body.split('\n').filter((l) => /^[a-z]+:\/\//.test(l)));
       // Global class (8.8.8.8): every public host is listed, so the URLs under a set are
@@ -230,11 +230,17 @@ http {
       const names = ['https', 'http', 'ftp', 'rsync'];
       let checkedSets = 0;
       for (let mask = 1; mask < 16; mask++) {
-        const set = names.filter((_, b) => mask & (1 << b));
+        const asked = names.filter((_, b) => mask & (1 << b));
+        // selection.protocolSets common: none of the fixture's other sets lists the same
+        // URLs as a stored one (us-small has ftp, us-big rsync), so each is answered by
+        // its https/http part, else ftp, else rsync.
+        const web = asked.filter((p) => p.startsWith('http'));
+        const stored = asked.length === 1 || (asked.length === 2 && web.length === 2);
+        const set = stored ? asked : web.length ? web : asked.includes('ftp') ? ['ftp'] : ['rsync'];
         const canonical = [...set].sort().join(',');
         const want = all.filter((u) => set.includes(u.slice(0, u.indexOf(':')))).sort();
         // Reversed order, and %2C for the first separator.
-        const spelled = [...set].reverse().join(',').replace(',', '%2C');
+        const spelled = [...asked].reverse().join(',').replace(',', '%2C');
         for (const metalink of [false, true]) {
           const r = await get(`/${metalink ? 'metalink' : 'mirrorlist'}?repo=fedora-41&arch=x86_64&ip=8.8.8.8&protocol=${spelled}`);
           if (!want.length) {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compose, moveFirst } from '../../pipelines/build/formats.ts';
-import { isSafeUrl, planLists, PROTOSETS, type ListPlan } from '../../pipelines/build/lists.ts';
+import { COMMON_PROTOSETS, isSafeUrl, planLists, PROTOSETS, type ListPlan } from '../../pipelines/build/lists.ts';
 import type { Snapshot, SnapshotHost } from '../../pipelines/build/snapshot.ts';
 
 const NAMES = ['https', 'http', 'ftp', 'rsync'];
@@ -33,12 +33,12 @@ function snapshot(urls: string[][]): Snapshot {
   };
 }
 
-const plan = (urls: string[][]) => planLists(snapshot(urls), { countries: [], asns: [], research: [] }, [], { minimum: 1000, maxVariants: 1 });
+const plan = (urls: string[][], protocolSets: 'common' | 'all' = 'all') => planLists(snapshot(urls), { countries: [], asns: [], research: [] }, [], { minimum: 1000, maxVariants: 1, protocolSets });
 
 /** The URLs nginx would list for the global IPv4 class under a protocol token, in document order. */
 function served(p: ListPlan, token: string, ext: 'ml' | 'mt'): string[] | null {
   const sig = p.repos[0].sig;
-  const canon = p.protoCanon.find((c) => c.key === `${sig}|${token}`)?.token ?? token;
+  const canon = p.protoCanon.find((c) => c.key === `${sig}|${token}`)?.token ?? p.protoFallback.find((f) => f.token === token)?.served ?? token;
   const cls = p.countryClasses.find((c) => c.key === 'GLOBAL4')!.cls;
   const row = p.blobs.find((b) => b.key === `${cls}|${sig}|${canon}`);
   if (!row) return null;
@@ -96,6 +96,27 @@ test('every protocol set lists exactly the requested protocols per host; sets li
   assert.ok(!p.blobs.some((b) => b.key.endsWith('|hf') || b.key.endsWith('|shfr')));
   // The header words of a list carry no protocol word (nginx appends the requested set's).
   assert.ok(p.listRows.every((l) => !l.header.includes('protocol')));
+});
+
+test('protocolSets common: six stored sets; another set is answered exactly where a stored one lists the same URLs, else by its https/http part (or ftp, or rsync)', () => {
+  const urls = [
+    ['https://a.example/pub', 'http://a.example/pub', 'rsync://a.example/pub'],
+    ['http://b.example/pub', 'ftp://b.example/pub'],
+    ['rsync://d.example/pub'],
+  ];
+  const p = plan(urls, 'common');
+  assert.deepEqual([...new Set(p.blobs.map((b) => b.key.split('|')[2]))].sort(), ['a', 'f', 'h', 'r', 's', 'sh']);
+  assert.deepEqual(Object.fromEntries(p.protoFallback.map((f) => [f.token, f.served])), { fr: 'f', hf: 'h', hr: 'h', sf: 's', sr: 's', hfr: 'h', sfr: 's', shf: 'sh', shr: 'sh', shfr: 'sh' });
+  const sig = p.repos[0].sig;
+  for (const set of PROTOSETS.filter((x) => x.protocols)) {
+    const exact = COMMON_PROTOSETS.includes(set.token) || p.protoCanon.some((c) => c.key === `${sig}|${set.token}`);
+    const got = served(p, set.token, 'mt')!;
+    // Never a URL of a protocol not asked for; exactly the requested URLs where answered exactly.
+    assert.ok(got.every((u) => set.protocols!.includes(u.slice(0, u.indexOf(':')))), set.token);
+    if (exact) assert.deepEqual([...got].sort(), expected(urls, set.protocols!, '/repodata/repomd.xml').sort(), set.token);
+  }
+  // sf: b's ftp URL makes it differ from s, so it is answered by s (https only).
+  assert.deepEqual(served(p, 'sf', 'mt'), ['https://a.example/pub/releases/41/os/repodata/repomd.xml']);
 });
 
 test('protocol sets share blobs where their URLs agree, and the order of the same hosts is the same', () => {
