@@ -317,16 +317,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   // A host's text in a blob or prefix depends only on its URLs under the protocol set:
   // one small id per distinct (host, URLs) so that equal texts of different sets share.
   const urlSetIds = new Map<string, number>();
-  const urlSetMemo = new Map<string, number>();
+  // Memo by the protocol set's array (one object per ProtoSet), category and host: called per host of every list.
+  const urlSetMemo = new Map<readonly string[] | null, Map<number, Map<number, number>>>();
   const urlSetOf = (id: number, categoryId: number, protocols: readonly string[] | null) => {
-    const memo = `${id}|${categoryId}|${protocols?.join(',') ?? '*'}`;
-    let n = urlSetMemo.get(memo);
+    let byCat = urlSetMemo.get(protocols);
+    if (!byCat) urlSetMemo.set(protocols, (byCat = new Map()));
+    let byHost = byCat.get(categoryId);
+    if (!byHost) byCat.set(categoryId, (byHost = new Map()));
+    let n = byHost.get(id);
     if (n !== undefined) return n;
     // The host id too: its country and privacy are in the metalink text.
     const k = protocols ? `${id}|${JSON.stringify(urlsUnder(hosts.get(id)!.urls.get(categoryId) ?? [], protocols))}` : `*|${id}|${categoryId}`;
     n = urlSetIds.get(k);
     if (n === undefined) urlSetIds.set(k, (n = urlSetIds.size));
-    urlSetMemo.set(memo, n);
+    byHost.set(id, n);
     return n;
   };
 
