@@ -2,7 +2,7 @@
 // and its list fragments answering on a real nginx (composition, classes,
 // weighting, every error path).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -345,5 +345,30 @@ http {
       // The blobs are internal.
       assert.equal((await get('/lists/o/')).status, 404);
     });
+  });
+});
+
+// selection.protocolSets: all — every set gets lists of its own; nginx must load them.
+describe('lists emitter, every protocol set stored', () => {
+  test('nginx -t accepts the fragments; https,ftp has its own lists and the http fragment no fallback', async (t) => {
+    if (!requireTool(t, 'nginx', 'nginx-light')) return;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-lists-all-'));
+    const { db } = await freshDb(undefined, 'pglite');
+    try {
+      await loadFixture(db);
+      const gen = path.join(tmp, 'gen');
+      await listsEmitter.emit(buildContext(db, tmp, { selection: { protocolSets: 'all' } }), createGenerationWriter(gen, 'gen'));
+      const http = fs.readFileSync(path.join(gen, 'nginx/http.d/10-lists.conf'), 'utf8');
+      assert.match(http, /^"c[0-9a-z]+\|s\d+\|sf" [0-9a-z]+;$/m);
+      assert.match(http, /map \$ms_proto \$ms_pfb \{\n    default \$ms_proto;\n\}/);
+      const conf = path.join(tmp, 'nginx.conf');
+      fs.mkdirSync(path.join(tmp, 'logs'));
+      fs.writeFileSync(conf, `pid ${tmp}/nginx.pid;\nerror_log ${tmp}/error.log;\nevents {}\nhttp {\n  include ${gen}/nginx/http.d/*.conf;\n  server {\n    listen 127.0.0.1:1;\n    root ${gen};\n    include ${gen}/nginx/server.d/*.conf;\n  }\n}\n`);
+      const r = spawnSync(whichTool('nginx')!, ['-t', '-p', tmp, '-c', conf], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      await db.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
