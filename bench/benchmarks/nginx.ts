@@ -153,15 +153,15 @@ function sampleQueries(ctx: BenchContext, world: WorldFile): string[] {
   return queries;
 }
 
-/** `<list>/v<variant>/<repo>` of every answer stored under one format's directory. */
-function storedKeys(dir: string): string[] {
-  const keys: string[] = [];
-  for (const lid of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-    for (const v of fs.readdirSync(path.join(dir, lid))) {
-      for (const repo of fs.readdirSync(path.join(dir, lid, v))) keys.push(`${lid}/${v}/${repo}`);
-    }
-  }
-  return keys.sort();
+/** `<list>/v<variant>/<protocol word>/<repo>` of every answer stored under one format's directory. */
+function storedKeys(dir: string, depth = 4, prefix = ''): string[] {
+  if (depth === 0) return [prefix];
+  const here = path.join(dir, prefix);
+  if (!fs.existsSync(here)) return [];
+  return fs
+    .readdirSync(here)
+    .flatMap((name) => storedKeys(dir, depth - 1, prefix ? `${prefix}/${name}` : name))
+    .sort();
 }
 
 function firstAddress(cidr: string): string | null {

@@ -35,7 +35,7 @@ export const listsEmitter: Emitter = {
     const notes: string[] = [];
     const resolved = await resolveDnsNetblocks(ctx, snapshot);
     const netblocks = netblockRanges(snapshot, resolved, notes);
-    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants }, (rel, content) => gen.write(rel, content));
+    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets }, (rel, content) => gen.write(rel, content));
     writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl, composeTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
@@ -100,6 +100,12 @@ function ngxWithVars(text: string, vars: Record<string, string>): string {
 }
 const ngxVar = (name: string) => `\${${checked(/^ms_[a-z0-9_]+$/, 'variable', name)}}`;
 const PREF_MARK = '@@Q@@';
+const PW_MARK = '@@W@@';
+
+/** A comma list as nginx may see it in $arg_protocol (not URL-decoded): each `,` also as `%2C`. */
+function separatorForms(spelling: string): string[] {
+  return spelling.split(',').reduce<string[]>((acc, part, i) => (i === 0 ? [part] : acc.flatMap((a) => [`${a},${part}`, `${a}%2C${part}`])), []);
+}
 
 function checked(re: RegExp, what: string, v: string): string {
   if (!re.test(v)) throw new Error(`refusing unsafe ${what} ${JSON.stringify(v.slice(0, 60))} in nginx config`);
@@ -152,7 +158,12 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     noNetblock: plan.noNetblock,
     countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)),
     countryClasses: plan.countryClasses,
-    protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap((s) => (s.includes(',') ? [s, s.replace(',', '%2C')] : [s])).map((spelling) => ({ spelling, token: p.token }))),
+    protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap(separatorForms).map((spelling) => ({ spelling: checked(/^[a-z,%2C]*$/, 'protocol', spelling), token: checked(/^[a-z]+$/, 'protocol', p.token) }))),
+    protocolWords: PROTOSETS.filter((p) => p.protocols).map((p) => ({ token: p.token, words: ngxString(`protocol = ${p.protocols!.join(',')}`) })),
+    protoCanon: plan.protoCanon.map((c) => ({ key: checked(/^s\d+\|[a-z]+$/, 'signature', c.key), token: checked(/^[a-z]+$/, 'protocol', c.token) })),
+    protoFallback: plan.protoFallback.map((f) => ({ token: checked(/^[a-z]+$/, 'protocol', f.token), served: checked(/^[a-z]+$/, 'protocol', f.served) })),
+    // An unstored set mapped exactly (same URLs as a stored one) keeps its own header word; a fallback says what it lists.
+    protoExact: plan.protoCanon.filter((c) => plan.protoFallback.some((f) => c.key.endsWith(`|${f.token}`))).map((c) => ({ key: c.key, token: c.key.split('|')[1] })),
     repoKeys,
     echoRepos,
     echoArches,
@@ -167,7 +178,8 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     firstsBefore: plan.firsts.filter((f) => f.before).map((f) => ({ list: checked(listId, 'list', f.list), url: checked(SAFE.url, 'url', f.before) })),
     firstsAfter: plan.firsts.filter((f) => f.after).map((f) => ({ blob: checked(blobId, 'blob', f.list), url: checked(SAFE.url, 'url', f.after) })),
     listRows: plan.listRows.map((l) => ({ list: checked(listId, 'list', l.list), blob: checked(blobId, 'blob', l.blob), prefix: l.prefix ? checked(/^p[0-9a-z]+$/, 'prefix', l.prefix) : '', header: headerId(l.header) })),
-    headers: [...headerIds].map(([words, id]) => ({ id, words: ngxString(words) })),
+    // The requested protocol set's header word ($ms_pw, canonical spelling) follows a list's own words.
+    headers: [...headerIds].map(([words, id]) => ({ id, words: ngxWithVars(`${words}${PW_MARK}`, { [PW_MARK]: 'ms_pw' }) })),
     // The hosts before a list's lead group, inserted at PH.first (preference 100 down).
     prefixes: plan.prefixes.map((x) => ({
       key: x.key,
@@ -199,7 +211,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
       ip: wrap('Cannot parse client IP address. Aborting.'),
       netblock: wrap('# error: netblock= must be 0 or 1'),
       country: wrap('# error: country= must be one ISO 3166 country code or global'),
-      protocol: wrap(`# error: protocol= must be one of ${PROTOSETS.flatMap((p) => p.spellings).filter(Boolean).join(' ')}`),
+      protocol: wrap('# error: protocol= must be a comma list of distinct https, http, ftp, rsync'),
       disabled: ngxString(metalink ? metalinkFailure(plan.failurePubdate, 'repo disabled') : 'repo disabled'),
       nomirrors: wrap('# error: no mirror currently carries this repository for these parameters'),
       // $ms_path is a mapped, validated directory name: the only variable in a body.

@@ -12,31 +12,74 @@
 import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
-import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
+import { parseCidr, parseIpv6, rangeToCidrs, formatIp, type Family } from './ip.ts';
 import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
 import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
-import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
+import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistUnit, schemeOf, hostUrls, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
 import { clampBandwidth, planVariants, seededRandom, weightedShuffle, UNITS } from './weight.ts';
 
-/** Protocol sets a client may ask for with protocol=; anything else is a 400. */
-export const PROTOSETS: ReadonlyArray<{ token: string; protocols: string[] | null; spellings: string[] }> = [
+/**
+ * Protocol sets a client may ask for with protocol=: every non-empty subset of
+ * https, http, ftp, rsync (MirrorManager takes any comma list), plus `a` (no
+ * protocol=). `protocols` is the canonical spelling (alphabetical, as MirrorManager
+ * sorts them; the header echoes it); `spellings` every order of the names, joined
+ * by `,` (nginx turns each into `,` and `%2C` forms). Repeated or unknown names: 400.
+ */
+export interface ProtoSet {
+  token: string;
+  protocols: string[] | null;
+  spellings: string[];
+}
+const PROTO_LETTER: Record<string, string> = { https: 's', http: 'h', ftp: 'f', rsync: 'r' };
+export const PROTOSETS: ReadonlyArray<ProtoSet> = [
   { token: 'a', protocols: null, spellings: [''] },
-  { token: 's', protocols: ['https'], spellings: ['https'] },
-  { token: 'h', protocols: ['http'], spellings: ['http'] },
-  { token: 'f', protocols: ['ftp'], spellings: ['ftp'] },
-  { token: 'r', protocols: ['rsync'], spellings: ['rsync'] },
-  { token: 'hs', protocols: ['http', 'https'], spellings: ['http,https', 'https,http'] },
+  ...Array.from({ length: 15 }, (_, i) => PROTOCOL_ORDER.filter((_, b) => (i + 1) & (1 << b)))
+    .sort((x, y) => x.length - y.length || (x.map((p) => PROTO_LETTER[p]).join('') < y.map((p) => PROTO_LETTER[p]).join('') ? -1 : 1))
+    .map((set) => ({ token: set.map((p) => PROTO_LETTER[p]).join(''), protocols: [...set].sort(), spellings: permutations(set).map((p) => p.join(',')) })),
 ];
+
+/**
+ * The protocol sets a build stores lists for by default: no protocol=, each protocol
+ * alone, and http+https (what clients ask for). Every further stored set costs about
+ * as much as `s` again (see docs/serving.md, Differences).
+ */
+export const COMMON_PROTOSETS: readonly string[] = ['a', 's', 'h', 'f', 'r', 'sh'];
+
+/**
+ * A set not stored is answered with its stored subset (unless it lists the same URLs as
+ * a stored set anyway): its https/http part, else ftp, else rsync — never a URL of a
+ * protocol not asked for.
+ */
+export function protocolFallback(p: ProtoSet): string {
+  const web = (p.protocols ?? []).filter((x) => x === 'https' || x === 'http');
+  if (web.length) return web.length === 2 ? 'sh' : PROTO_LETTER[web[0]];
+  return p.protocols!.includes('ftp') ? 'f' : 'r';
+}
+
+function permutations<T>(xs: readonly T[]): T[][] {
+  if (xs.length <= 1) return [[...xs]];
+  return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((rest) => [x, ...rest]));
+}
 
 // Everything that reaches nginx config or a file path is re-checked here, whatever the registry validated.
 export const SAFE = {
   repo: /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
   arch: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
   path: /^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/,
-  url: /^(https?|ftp|rsync):\/\/[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:\d{1,5})?(\/[A-Za-z0-9._~%+,=@:-]*)*$/,
+  // The host: a DNS name, or a bracketed IPv6 literal of hex digits, colons and dots only
+  // (no zone id: `%` is not allowed there); isSafeUrl also parses the literal.
+  url: /^(https?|ftp|rsync):\/\/([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(:\d{1,5})?(\/[A-Za-z0-9._~%+,=@:-]*)*$/,
   hex: /^[0-9a-fA-F]{8,256}$/,
 };
+
+/** A host URL that may go into nginx config, blobs and XML: SAFE.url, and an IPv6 literal host must parse as one. */
+export function isSafeUrl(url: string): boolean {
+  if (!SAFE.url.test(url)) return false;
+  const host = url.slice(url.indexOf('://') + 3);
+  if (!host.startsWith('[')) return true;
+  return parseIpv6(host.slice(1, host.indexOf(']'))) !== null;
+}
 
 /** nginx cannot read a config token longer than its 4 KiB buffer: split alternates across variables. */
 export const ALT_VARS = 4;
@@ -45,6 +88,8 @@ const ALT_VAR_BYTES = 3500;
 export interface PlanOptions {
   minimum: number;
   maxVariants: number;
+  /** Which protocol= sets get lists of their own: COMMON_PROTOSETS (default) or all 15 (`all`). */
+  protocolSets?: 'common' | 'all';
 }
 
 export interface ListRepo {
@@ -70,7 +115,11 @@ export interface ListPlan {
   noNetblock: Array<{ from: string; to: string }>;
   /** `country=` pseudo classes: `${CC}${family}` → class id. */
   countryClasses: Array<{ key: string; cls: string }>;
-  /** `${cls}|${sig}|${proto}` → its list L, the blob L's text lives in, and the blob's split_clients variable. */
+  /** `${sig}|${proto}` → the protocol set that lists the same URLs for every host of the signature (only where different). */
+  protoCanon: Array<{ key: string; token: string }>;
+  /** protocol sets without lists of their own → the stored subset that answers them (where protoCanon has no row). */
+  protoFallback: Array<{ token: string; served: string }>;
+  /** `${cls}|${sig}|${proto}` (proto canonical for sig) → its list L, the blob L's text lives in, and the blob's split_clients variable. */
   blobs: Array<{ key: string; list: string; blob: string; split: string }>;
   splits: Array<{ name: string; buckets: Array<{ percent: string; value: string }> }>;
   /**
@@ -80,7 +129,7 @@ export interface ListPlan {
   firsts: Array<{ list: string; before: string; after: string }>;
   /** `${blob}/${variant}` → the host nginx moves to PH.first (its text ref) and the preference its lines carry in the blob. */
   variants: Array<{ key: string; ref: string; preference: number }>;
-  /** List → its blob, the prefix nginx inserts at PH.first before the moved host, and its mirrorlist header words. */
+  /** List → its blob, the prefix nginx inserts at PH.first before the moved host, and its mirrorlist header words (without `protocol = …`). */
   listRows: Array<{ list: string; blob: string; prefix: string; header: string }>;
   /** The hosts before a list's lead group (in order, preference 100 down) in one category and protocol set. */
   prefixes: Array<{ key: string; hosts: FormatHost[]; protocols: string[] | null }>;
@@ -163,7 +212,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const good: string[] = [];
     for (const raw of hc.urls) {
       const u = raw.replace(/\/+$/, '');
-      if (!SAFE.url.test(u)) {
+      if (!isSafeUrl(u)) {
         notes.push(`${info.name}: URL ${JSON.stringify(raw).slice(0, 80)} has characters unsafe for nginx/XML; not listed`);
         continue;
       }
@@ -234,17 +283,56 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     minimum: opts.minimum,
   };
 
-  // Eligible sets per (signature, protocol set).
-  const sigProto: Array<{ sig: string; categoryId: number; proto: (typeof PROTOSETS)[number]; eligible: Set<number> }> = [];
+  // Eligible sets per (signature, protocol set). The stored sets (`protocolSets`) get
+  // lists; any other set that gives every host of a signature the same URLs as a stored
+  // one is that one (exact, nginx maps it with $ms_pc), else it falls back to its
+  // stored subset (PROTOCOL_FALLBACK). A stored set equal to an earlier one shares it too.
+  const urlsUnder = (urls: readonly string[], protocols: readonly string[] | null) => (protocols ? hostUrls({ country: null, private: false, urls }, protocols, 'metalink') : urls);
+  const stored = (p: ProtoSet) => (opts.protocolSets ?? 'common') === 'all' || COMMON_PROTOSETS.includes(p.token);
+  const protoOrder = [...PROTOSETS.filter(stored), ...PROTOSETS.filter((p) => !stored(p))];
+  const sigProto: Array<{ sig: string; categoryId: number; proto: ProtoSet; eligible: Set<number> }> = [];
+  const protoCanon: ListPlan['protoCanon'] = [];
+  const protoFallback: ListPlan['protoFallback'] = PROTOSETS.filter((p) => !stored(p)).map((p) => ({ token: p.token, served: protocolFallback(p) }));
+  const eligibleSets = new Map<string, Set<number>>();
   for (const sig of sigs.values()) {
-    for (const proto of PROTOSETS) {
-      const eligible = new Set(sig.hosts.filter((id) => {
-        const urls = hosts.get(id)!.urls.get(sig.categoryId) ?? [];
-        return proto.protocols ? urls.some((u) => proto.protocols!.includes(schemeOf(u))) : urls.length > 0;
-      }));
+    const seen = new Map<string, string>();
+    for (const proto of protoOrder) {
+      const per = sig.hosts.map((id) => urlsUnder(hosts.get(id)!.urls.get(sig.categoryId) ?? [], proto.protocols));
+      const vector = proto.protocols ? JSON.stringify(per) : 'a';
+      const canon = seen.get(vector);
+      if (canon) {
+        protoCanon.push({ key: `${sig.id}|${proto.token}`, token: canon });
+        continue;
+      }
+      if (!stored(proto)) continue;
+      seen.set(vector, proto.token);
+      const ids = sig.hosts.filter((_, i) => per[i].length > 0);
+      // One Set object per distinct eligible set: select() indexes each once.
+      const ek = `${sig.categoryId}:${ids.join(',')}`;
+      let eligible = eligibleSets.get(ek);
+      if (!eligible) eligibleSets.set(ek, (eligible = new Set(ids)));
       sigProto.push({ sig: sig.id, categoryId: sig.categoryId, proto, eligible });
     }
   }
+  // A host's text in a blob or prefix depends only on its URLs under the protocol set:
+  // one small id per distinct (host, URLs) so that equal texts of different sets share.
+  const urlSetIds = new Map<string, number>();
+  // Memo by the protocol set's array (one object per ProtoSet), category and host: called per host of every list.
+  const urlSetMemo = new Map<readonly string[] | null, Map<number, Map<number, number>>>();
+  const urlSetOf = (id: number, categoryId: number, protocols: readonly string[] | null) => {
+    let byCat = urlSetMemo.get(protocols);
+    if (!byCat) urlSetMemo.set(protocols, (byCat = new Map()));
+    let byHost = byCat.get(categoryId);
+    if (!byHost) byCat.set(categoryId, (byHost = new Map()));
+    let n = byHost.get(id);
+    if (n !== undefined) return n;
+    // The host id too: its country and privacy are in the metalink text.
+    const k = protocols ? `${id}|${JSON.stringify(urlsUnder(hosts.get(id)!.urls.get(categoryId) ?? [], protocols))}` : `*|${id}|${categoryId}`;
+    n = urlSetIds.get(k);
+    if (n === undefined) urlSetIds.set(k, (n = urlSetIds.size));
+    byHost.set(id, n);
+    return n;
+  };
 
   // The partition, and the nominal classes (country= requests, netblock=0).
   const parts = ([4, 6] as Family[]).map((f) => ({ family: f, ...partition({ countries: geo.countries, netblocks, asns: geo.asns, research: geo.research }, f) }));
@@ -292,13 +380,16 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     }
     const ids: string[] = [];
     answered.set(qq, ids);
+    const selected = new Map<Set<number>, Selection>();
     for (const sp of sigProto) {
-      const sel = select(world, sp.eligible, q);
+      let sel = selected.get(sp.eligible);
+      if (!sel) selected.set(sp.eligible, (sel = select(world, sp.eligible, q)));
       if (!sel.groups.length) {
         ids.push('');
         continue;
       }
-      const content = JSON.stringify([sp.categoryId, sp.proto.protocols, sel.header, sel.groups.map((g) => [g.kind, g.weighted, g.hosts])]);
+      // The header's protocol word is not part of a list (nginx adds it from $ms_pw): the blob key below merges equal texts.
+      const content = JSON.stringify([sp.categoryId, sp.proto.token, sel.header, sel.groups.map((g) => [g.kind, g.weighted, g.hosts])]);
       const L = sha(content).slice(0, 16);
       if (!lists.has(L)) lists.set(L, { sel, categoryId: sp.categoryId, protocols: sp.proto.protocols });
       ids.push(L);
@@ -348,7 +439,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const h = hosts.get(id)!;
     return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
   };
-  interface Blob { id: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
+  interface Blob { id: string; key: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
   const blobsByKey = new Map<string, Blob>();
   const logical: Array<{ id: string; L: string; blob: Blob; pre: number[]; lead: number; first: number[] }> = [];
   for (const L of [...lists.keys()].sort()) {
@@ -371,16 +462,20 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const pre = sel.groups.slice(0, lead).flatMap((g) => g.hosts);
     const groups = sel.groups.slice(lead);
     // A blob without variants starts at 100 with its own prefix count (its first host is not inserted).
-    const key = sha(JSON.stringify([categoryId, protocols, moving, moving ? 0 : pre.length, groups.map((g) => [g.kind, g.weighted, g.hosts])]));
+    // Keyed by what its text depends on (each host's URLs under the protocol set, not the
+    // set's name), so protocol sets that list the same URLs share it; the shuffle seed
+    // leaves the protocols out, so every protocol set orders the same hosts alike.
+    const shape = [categoryId, moving, moving ? 0 : pre.length, groups.map((g) => [g.kind, g.weighted, g.hosts])];
+    const key = sha(JSON.stringify([...shape, protocols ? 'p' : 'a', groups.map((g) => g.hosts.map((h) => urlSetOf(h, categoryId, protocols)))]));
     let blob = blobsByKey.get(key);
-    if (!blob) blobsByKey.set(key, (blob = { id: '', seed: key, groups, categoryId, protocols, moving, maxPrefix: 0 }));
+    if (!blob) blobsByKey.set(key, (blob = { id: '', key, seed: sha(JSON.stringify([categoryId, groups.map((g) => [g.kind, g.weighted, g.hosts])])), groups, categoryId, protocols, moving, maxPrefix: 0 }));
     blob.maxPrefix = Math.max(blob.maxPrefix, pre.length);
     logical.push({ id, L, blob, pre, lead: leadAt, first: plan.first });
   }
   // The blobs: one weighted shuffle per group, seeded by the content. Its preferences
   // start below every prefix that uses it (a variant's first host takes 100 − prefix).
   let blobFiles = 0;
-  for (const blob of [...blobsByKey.values()].sort((a, b) => (a.seed < b.seed ? -1 : 1))) {
+  for (const blob of [...blobsByKey.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     blob.id = `b${blobFiles.toString(36)}`;
     blobFiles++;
     const fixed = blob.groups.map((g, gi) => weightedShuffle(g.hosts, (id) => (g.weighted ? world.hosts.get(id)!.weight : 1), seededRandom(`${blob.seed}|${gi}`)));
@@ -408,7 +503,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const fhost = fhostOf(categoryId);
     let prefix = '';
     if (pre.length) {
-      const pk = `${pre.join(',')}|${categoryId}|${protocols?.join(',') ?? ''}`;
+      const pk = `${pre.map((h) => urlSetOf(h, categoryId, protocols)).join(',')}|${categoryId}|${protocols ? 'p' : 'a'}`;
       prefix = prefixOf.get(pk) ?? '';
       if (!prefix) {
         prefix = `p${prefixOf.size.toString(36)}`;
@@ -416,7 +511,8 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         prefixes.push({ key: prefix, hosts: pre.map(fhost), protocols });
       }
     }
-    listRows.push({ list: id, blob: blob.id, prefix, header: mirrorlistHeaderWords(sel.header, protocols) });
+    // Without the protocol word: nginx appends the requested set's ($ms_pw).
+    listRows.push({ list: id, blob: blob.id, prefix, header: sel.header });
     blobOfList.set(L, blob.id);
     const before = firstHttpUrl(pre.map(fhost), protocols) ?? '';
     if (before) firsts.push({ list: id, before, after: '' });
@@ -432,7 +528,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
       const mlFirst = at === blob.mlFirst;
       const mlLast = at === blob.mlLast;
       const mtFirst = at === blob.mtFirst;
-      const refKey = `${head}|${categoryId}|${protocols?.join(',') ?? ''}|${mlFirst}|${mlLast}|${mtFirst}`;
+      const refKey = `${urlSetOf(head, categoryId, protocols)}|${protocols ? 'p' : 'a'}|${mlFirst}|${mlLast}|${mtFirst}`;
       let ref = refOf.get(refKey);
       const fh = fhost(head);
       if (!ref) {
@@ -501,7 +597,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, protoCanon, protoFallback, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */

@@ -103,9 +103,15 @@ export const ConfigSchema = z
         minimum: z.number().int().min(1).default(5),
         /** Pre-shuffled variants per class that nginx split_clients picks from. */
         variants: z.number().int().min(1).max(256).default(16),
+        /**
+         * protocol= sets with lists of their own: `common` (none, https, http, ftp, rsync,
+         * http+https; other sets answered by their https/http part) or `all` 15 subsets
+         * (exact; about 2.5× the generation at Fedora scale).
+         */
+        protocolSets: z.enum(['common', 'all']).default('common'),
       })
       .strict()
-      .default({ minimum: 5, variants: 16 }),
+      .default({ minimum: 5, variants: 16, protocolSets: 'common' }),
     build: z
       .object({
         /** Proxies (CIDRs or addresses) whose X-Forwarded-For nginx believes (realip). */

@@ -60,7 +60,7 @@ function expand(value: string, vars: Readonly<Record<string, string>>): string {
 
 /**
  * Reads a generation directory's lists the way its nginx config does: geo → class;
- * "class|signature|protocols" → list → blob; the blob's split_clients variable, whose
+ * "class|signature|protocol set" → list → blob; the blob's split_clients variable, whose
  * first bucket is variant 0; the list's header words and prefix hosts, the variant's
  * moved host (its lines deleted in the blob, inserted at @@F@@); then the blob file
  * with sub_filter's replacements. `hostOfUrl` names the mirror behind a list URL (the
@@ -81,7 +81,8 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
   const pathOf = mapOf(conf, 'map $ms_repo $ms_path {');
   const rheadOf = mapOf(conf, 'map $ms_repo $ms_rhead {');
   const defaultProto = block(conf, 'map $arg_protocol $ms_proto {').find(([k]) => k === '')?.[1];
-  const listOf = mapOf(conf, 'map "$ms_cls|$ms_sig|$ms_proto" $ms_lid {');
+  // Without protocol= the set is its own ($ms_pc = $ms_proto) and the header has no protocol word ($ms_pw "").
+  const listOf = mapOf(conf, 'map "$ms_cls|$ms_sig|$ms_pc" $ms_lid {');
   const blobOf = mapOf(conf, 'map $ms_lid $ms_list {');
   const splitOf = mapOf(conf, 'map $ms_list $ms_vsel {');
   const headerOf = mapOf(conf, 'map $ms_lid $ms_hid {');
@@ -129,7 +130,7 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
     vars.ms_mlpre = expand(prefixText.get(prefixOf.get(list) ?? '') ?? '', vars);
     vars.ms_mli = expand(movedIns.get(fh) ?? '', vars);
     const moved = fh ? moveFirst(blobFile(blob), movedDel.get(fh) ?? '', expand(movedDelWith.get(fh) ?? '', vars), vars.ms_mlpre + vars.ms_mli) : moveFirst(blobFile(blob), '', '', vars.ms_mlpre);
-    return compose(moved, { repo: `${rheadOf.get(token) ?? ''} ${wordsOf.get(headerOf.get(list) ?? '') ?? ''}`, path: vars.ms_path });
+    return compose(moved, { repo: `${rheadOf.get(token) ?? ''} ${expand(wordsOf.get(headerOf.get(list) ?? '') ?? '', { ms_pw: '' })}`, path: vars.ms_path });
   };
   return {
     classOf,

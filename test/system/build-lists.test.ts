@@ -10,7 +10,7 @@ import { compose, moveFirst } from '../../pipelines/build/formats.ts';
 import { listsEmitter } from '../../pipelines/build/lists-emitter.ts';
 import { createGenerationWriter } from '../../pipelines/core/generation.ts';
 import { run } from '../../pipelines/stages/build.ts';
-import { freePort, startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
+import { checkSite, freePort, startNginx, type RunningNginx } from '../../pipelines/serve/nginx.ts';
 import { GENERATION_FRAGMENT, generationFragment } from '../../pipelines/serve/generations.ts';
 import type { Db } from '../../pipelines/core/db.ts';
 import { freshDb } from '../helpers/db.ts';
@@ -62,6 +62,8 @@ describe('build stage', () => {
   });
 });
 
+const V6_URL = 'http://[2001:db8:5::1]/fedora/linux';
+
 // The lists emitter alone, so that this exercises exactly the request path it owns.
 describe('lists emitter', () => {
   let tmp: string;
@@ -71,7 +73,13 @@ describe('lists emitter', () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-lists-'));
     fs.chmodSync(tmp, 0o755); // nginx workers drop root privileges and must read the generation
     db = (await freshDb(undefined, 'pglite')).db;
-    await loadFixture(db);
+    const ids = await loadFixture(db);
+    // Host URLs with IPv6 literals: one valid (listed), hostile ones the registry would
+    // refuse, written past it (never listed, and nginx -t must still pass).
+    const jp = await db.query<{ id: number }>('SELECT id FROM host_category WHERE host_id = $1', [ids.hosts['mirror.jp.example']]);
+    for (const u of [V6_URL, 'http://[2001:db8:5::2%25eth0]/fedora/linux', 'http://[2001:db8:5::3]";return 200 "x/fedora', 'http://[2001:db8:5::4]/<x>/fedora']) {
+      await db.query('INSERT INTO host_category_url (host_category_id, url) VALUES ($1, $2)', [jp.rows[0].id, u]);
+    }
     gen1 = path.join(tmp, 'gen');
     const writer = createGenerationWriter(gen1, 'gen');
     await listsEmitter.emit(buildContext(db, tmp), writer);
@@ -174,6 +182,66 @@ describe('lists emitter', () => {
       assert.equal(redir.location, 'https://mirror.fr.example/fedora/linux/releases/41/Everything/x86_64/os/');
     });
 
+    test('protocol=: every subset in any order, `,` or %2C; stored sets exact, others by their https/http part; the header names the set listed; repeated or unknown names are 400', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const urlsOf = (body: string, metalink: boolean) => (metalink ? [...body.matchAll(/<url [^>]*>([^<]+)<\/url>/g)].map((m) => m[1]) : body.split('\n').filter((l) => /^[a-z]+:\/\//.test(l)));
+      // Global class (8.8.8.8): every public host is listed, so the URLs under a set are
+      // exactly the unrestricted metalink's URLs of those protocols (at most one per protocol per host here).
+      const all = urlsOf((await get('/metalink?repo=fedora-41&arch=x86_64&ip=8.8.8.8')).body, true);
+      const names = ['https', 'http', 'ftp', 'rsync'];
+      let checkedSets = 0;
+      for (let mask = 1; mask < 16; mask++) {
+        const asked = names.filter((_, b) => mask & (1 << b));
+        // selection.protocolSets common: none of the fixture's other sets lists the same
+        // URLs as a stored one (us-small has ftp, us-big rsync), so each is answered by
+        // its https/http part, else ftp, else rsync.
+        const web = asked.filter((p) => p.startsWith('http'));
+        const stored = asked.length === 1 || (asked.length === 2 && web.length === 2);
+        const set = stored ? asked : web.length ? web : asked.includes('ftp') ? ['ftp'] : ['rsync'];
+        const canonical = [...set].sort().join(',');
+        const want = all.filter((u) => set.includes(u.slice(0, u.indexOf(':')))).sort();
+        // Reversed order, and %2C for the first separator.
+        const spelled = [...asked].reverse().join(',').replace(',', '%2C');
+        for (const metalink of [false, true]) {
+          const r = await get(`/${metalink ? 'metalink' : 'mirrorlist'}?repo=fedora-41&arch=x86_64&ip=8.8.8.8&protocol=${spelled}`);
+          if (!want.length) {
+            assert.equal(r.status, 404, `${spelled}: ${r.body.slice(0, 200)}`);
+            continue;
+          }
+          assert.equal(r.status, 200, `${spelled}: ${r.body.slice(0, 200)}`);
+          if (!metalink) assert.equal(r.body.split('\n')[0], `# repo = fedora-41 arch = x86_64 country = global protocol = ${canonical}`);
+          const got = urlsOf(r.body, metalink).map((u) => (metalink ? u : `${u}repodata/repomd.xml`)).sort();
+          assert.deepEqual(got, want, `${metalink ? 'metalink' : 'mirrorlist'} protocol=${spelled}`);
+          assert.doesNotMatch(r.body, /@@/);
+          checkedSets++;
+        }
+      }
+      assert.ok(checkedSets >= 20, String(checkedSets));
+      for (const bad of ['http,http', 'https,gopher', 'https,', ',https', 'https%2C%2Chttp', 'http;https', 'https,http,ftp,rsync,http']) {
+        const r = await get(`/mirrorlist?repo=fedora-41&arch=x86_64&protocol=${bad}`);
+        assert.equal(r.status, 400, bad);
+        assert.equal(r.body, '# error: protocol= must be a comma list of distinct https, http, ftp, rsync\n');
+      }
+    });
+
+    test('host URLs with an IPv6 literal reach the mirrorlist, the metalink and redirect=1; hostile variants never do', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const dir = 'releases/41/Everything/x86_64/os';
+      // JP (203.0.113.5): the JP mirror alone in its country group, i.e. inserted from the prefix map.
+      const ml = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=203.0.113.5&protocol=http');
+      assert.equal(ml.status, 200);
+      assert.equal(ml.body.split('\n')[1], `${V6_URL}/${dir}/`);
+      const redir = await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=203.0.113.5&protocol=http&redirect=1');
+      assert.equal(redir.status, 302);
+      assert.equal(redir.location, `${V6_URL}/${dir}/`);
+      // Global (8.8.8.8): in a blob.
+      const mt = await get('/metalink?repo=fedora-41&arch=x86_64&ip=8.8.8.8');
+      assert.match(mt.body, new RegExp(`<url protocol="http" type="http" location="JP" preference="\\d+">${V6_URL.replace(/[[\].]/g, '\\$&')}/${dir}/repodata/repomd\\.xml</url>`));
+      for (const body of [ml.body, mt.body, (await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=8.8.8.8&protocol=http')).body]) {
+        assert.doesNotMatch(body, /2001:db8:5::[234]|eth0|return 200|<x>/);
+      }
+    });
+
     test('metalink: content type, hashes, alternates, preference per host, private flag', async (t) => {
       if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
       const r = await get('/metalink?repo=fedora-41&arch=x86_64&ip=192.0.2.7');
@@ -218,7 +286,7 @@ describe('lists emitter', () => {
       for (let i = 0; i < 100 && !storedFiles().some((f) => fs.readFileSync(path.join(store, 'ml', f), 'utf8') === first.body); i++) await new Promise((r) => setTimeout(r, 20));
       const key = storedFiles().find((f) => fs.readFileSync(path.join(store, 'ml', f), 'utf8') === first.body);
       assert.ok(key, `the answer is stored under ${store}/ml (found: ${storedFiles().join(', ')})`);
-      assert.match(key, /^[0-9a-z]+\/v\d*\/[0-9a-z]+$/, 'list/variant/repository tokens only');
+      assert.match(key, /^[0-9a-z]+\/v\d*\/[a-z]+\/[0-9a-z]+$/, 'list/variant/protocol word/repository tokens only');
       // Mark every stored answer: a marked reply can only come from the store.
       for (const f of storedFiles()) fs.appendFileSync(path.join(store, 'ml', f), '# from the store\n');
       let marked = 0;
@@ -242,10 +310,10 @@ describe('lists emitter', () => {
       assert.equal(own.status, 200);
       assert.equal(own.body, first.body, 'the composer recomposes exactly the stored answer');
       assert.equal((await composer(`other-gen/ml/${key}`)).status, 503, 'another generation: 503 (the front retries)');
-      for (const bad of [undefined, '', '../../etc/passwd', `gen/mt/${key}`, `gen/ml/${key}/../x`, `gen/ml/${key}\\`, 'gen/ml/a/v1/r0;x']) {
+      for (const bad of [undefined, '', '../../etc/passwd', `gen/mt/${key}`, `gen/ml/${key}/../x`, `gen/ml/${key}\\`, 'gen/ml/a/v1/a/r0;x']) {
         assert.equal((await composer(bad)).status, 400, `key ${JSON.stringify(bad)}`);
       }
-      assert.equal((await composer(`gen/ml/zzzz/v0/r0`)).status, 404, 'an unknown list: no blob');
+      assert.equal((await composer(`gen/ml/zzzz/v0/a/r0`)).status, 404, 'an unknown list: no blob');
     });
 
     test('beyond the store rate, answers are composed and not stored; every reply is whole', async (t) => {
@@ -306,5 +374,30 @@ describe('lists emitter', () => {
       // The blobs are internal.
       assert.equal((await get('/lists/o/')).status, 404);
     });
+  });
+});
+
+// selection.protocolSets: all — every set gets lists of its own; nginx must load them.
+describe('lists emitter, every protocol set stored', () => {
+  test('nginx -t accepts the fragments; https,ftp has its own lists and the http fragment no fallback', async (t) => {
+    if (!requireTool(t, 'nginx', 'nginx-light')) return;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-lists-all-'));
+    const { db } = await freshDb(undefined, 'pglite');
+    try {
+      await loadFixture(db);
+      const gen = path.join(tmp, 'gen');
+      const writer = createGenerationWriter(gen, 'gen');
+      await listsEmitter.emit(buildContext(db, tmp, { selection: { protocolSets: 'all' } }), writer);
+      writer.write(GENERATION_FRAGMENT, generationFragment('gen'));
+      const http = fs.readFileSync(path.join(gen, 'nginx/http.d/10-lists.conf'), 'utf8');
+      assert.match(http, /^"c[0-9a-z]+\|s\d+\|sf" [0-9a-z]+;$/m);
+      assert.match(http, /map \$ms_proto \$ms_pfb \{\n    default \$ms_proto;\n\}/);
+      // The site config a deployment uses, with these fragments.
+      const checked = await checkSite(gen, { prefixDir: path.join(tmp, 'nginx-t') });
+      assert.equal(checked.ok, true, checked.output);
+    } finally {
+      await db.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
