@@ -12,8 +12,8 @@
 import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
-import { parseCidr, rangeToCidrs, formatIp, type Family } from './ip.ts';
-import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
+import { parseCidr, rangeToCidrs, type Family } from './ip.ts';
+import { classKeyString, partition, type ClassKey, type NetblockRange } from './partition.ts';
 import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
 import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistHeaderWords, mirrorlistUnit, schemeOf, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
