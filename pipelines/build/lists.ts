@@ -119,13 +119,14 @@ class GeoTableBuilder implements GeoTable {
   bounds: BigUint64Array;
   cls: string[] = [];
   private readonly words: number;
+  private lastEnd = -1n;
   constructor(readonly family: Family) {
     this.words = family === 4 ? 1 : 2;
     this.bounds = new BigUint64Array(1024 * this.words);
   }
   push(start: bigint, end: bigint, cls: string): void {
     const last = this.count - 1;
-    if (last >= 0 && this.cls[last] === cls && geoEnd(this, last) + 1n === start) return this.setEnd(last, end);
+    if (last >= 0 && this.cls[last] === cls && this.lastEnd + 1n === start) return this.setEnd(last, end);
     if ((this.count + 1) * 2 * this.words > this.bounds.length) {
       const grown = new BigUint64Array(this.bounds.length * 2);
       grown.set(this.bounds);
@@ -135,13 +136,17 @@ class GeoTableBuilder implements GeoTable {
     this.count++;
     this.put(2 * last + 2, start);
     this.put(2 * last + 3, end);
+    this.lastEnd = end;
   }
+  /** Only the last range's end changes (merging, or trimming the top of the IPv4 space). */
   setEnd(i: number, end: bigint): void {
     this.put(2 * i + 1, end);
+    this.lastEnd = end;
   }
   pop(): void {
     this.count--;
     this.cls.pop();
+    this.lastEnd = this.count ? geoEnd(this, this.count - 1) : -1n;
   }
   /** The used part only: a table is kept for the whole emit. */
   done(): GeoTable {
