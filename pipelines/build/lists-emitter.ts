@@ -12,8 +12,8 @@ import type { Emitter, GenerationWriter } from '../core/generation.ts';
 import type { StageContext } from '../core/types.ts';
 import { COUNTRIES } from '../core/countries.ts';
 import { loadAsns, loadCountries, loadPrefixList, type GeoData } from './geoip.ts';
-import { parseCidr } from './ip.ts';
-import { ALT_VARS, netblockRanges, planLists, PROTOSETS, SAFE, type ListPlan } from './lists.ts';
+import { formatIp, parseCidr, rangeToCidrs } from './ip.ts';
+import { ALT_VARS, geoEnd, geoStart, netblockRanges, partitionClients, planLists, PROTOSETS, SAFE, type GeoTable, type ListPlan } from './lists.ts';
 import { invalidRepoText, metalinkFailure, metalinkJoin, metalinkUnit, metalinkUrlTail, mirrorlistDeletion, mirrorlistUnit, PH } from './formats.ts';
 import { snapshotFor, type Snapshot } from './snapshot.ts';
 
@@ -31,11 +31,12 @@ export const listsEmitter: Emitter = {
     const serverTpl = compile('lists-server.conf.hbs');
     const composeTpl = compile('lists-compose.conf.hbs');
     const snapshot = await snapshotFor(ctx);
-    const geo = loadGeo(ctx, snapshot);
     const notes: string[] = [];
     const resolved = await resolveDnsNetblocks(ctx, snapshot);
     const netblocks = netblockRanges(snapshot, resolved, notes);
-    const plan = planLists(snapshot, geo, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets }, (rel, content) => gen.write(rel, content));
+    // Only the partition is kept: the GeoIP tables are garbage before selection starts.
+    const clients = partitionClients(loadGeo(ctx, snapshot), netblocks);
+    const plan = planLists(snapshot, clients, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets }, (rel, content) => gen.write(rel, content));
     writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl, composeTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
@@ -112,6 +113,43 @@ function checked(re: RegExp, what: string, v: string): string {
   return v;
 }
 
+// Markers the http template prints where the geo rows go: NUL never survives ngxString
+// or the class/address formats, so no rendered value can contain one.
+const GEO_ROWS = { geo4: '\0geo4-rows\0', geo6: '\0geo6-rows\0' } as const;
+
+/**
+ * The rendered http fragment with each GEO_ROWS marker line replaced by its rows,
+ * formatted here row by row (`from-to cls;` for IPv4 ranges, `cidr cls;` for each CIDR
+ * of an IPv6 range) in chunks, so the geo blocks never exist as one string.
+ */
+function* withGeoRows(rendered: string, tables: Record<keyof typeof GEO_ROWS, GeoTable>, cls: RegExp): Generator<string> {
+  const plain = (text: string) => {
+    if (text.includes('\0')) throw new Error('lists-http.conf.hbs: a geo rows marker is not on a line of its own');
+    return text;
+  };
+  let at = 0;
+  for (;;) {
+    const hits = (Object.keys(GEO_ROWS) as Array<keyof typeof GEO_ROWS>).map((k) => ({ k, i: rendered.indexOf(`${GEO_ROWS[k]}\n`, at) })).filter((h) => h.i >= 0);
+    if (!hits.length) break;
+    const { k, i } = hits.reduce((a, b) => (b.i < a.i ? b : a));
+    yield plain(rendered.slice(at, i));
+    at = i + GEO_ROWS[k].length + 1;
+    const t = tables[k];
+    let rows: string[] = [];
+    for (let r = 0; r < t.count; r++) {
+      const c = checked(cls, 'class', t.cls[r]);
+      if (t.family === 4) rows.push(`${formatIp(geoStart(t, r), 4)}-${formatIp(geoEnd(t, r), 4)} ${c};\n`);
+      else for (const cidr of rangeToCidrs(geoStart(t, r), geoEnd(t, r), 6)) rows.push(`${cidr} ${c};\n`);
+      if (rows.length >= 4096) {
+        yield rows.join('');
+        rows = [];
+      }
+    }
+    yield rows.join('');
+  }
+  yield plain(rendered.slice(at));
+}
+
 export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies: readonly string[], httpTpl: Handlebars.TemplateDelegate, serverTpl: Handlebars.TemplateDelegate, composeTpl: Handlebars.TemplateDelegate): void {
   for (const [rel, content] of [...plan.files].sort((a, b) => (a[0] < b[0] ? -1 : 1))) gen.write(rel, content);
   const pairs = plan.repos.filter((r) => !r.disabled).map((r) => [r.prefix, r.arch] as const);
@@ -152,8 +190,9 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
   const view = {
     mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, plan.variants.length, 1) * 2))),
     trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
-    geo4: plan.geo4.map((g) => ({ from: g.from, to: g.to, cls: checked(cls, 'class', g.cls) })),
-    geo6: plan.geo6.map((g) => ({ cidr: g.cidr, cls: checked(cls, 'class', g.cls) })),
+    // The geo blocks (tens of MB) are streamed into the file in place of these markers.
+    geo4: GEO_ROWS.geo4,
+    geo6: GEO_ROWS.geo6,
     geo6Default: checked(cls, 'class', plan.geo6Default),
     noNetblock: plan.noNetblock,
     countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)),
@@ -201,7 +240,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
       mtIns: ngxWithVars(metalinkUnit(r.host, r.protocols, PREF_MARK, 'insert'), { [PREF_MARK]: 'ms_p0' }).split(PH.join).join(ngxWithVars(metalinkJoin(PH.path), { [PH.path]: 'ms_path' }).slice(1, -1)),
     })),
   };
-  gen.write('nginx/http.d/10-lists.conf', httpTpl(view));
+  gen.writeChunks('nginx/http.d/10-lists.conf', withGeoRows(httpTpl(view), { geo4: plan.geo4, geo6: plan.geo6 }, cls));
 
   const errors = (metalink: boolean) => {
     const wrap = (msg: string) => ngxString(metalink ? metalinkFailure(plan.failurePubdate, msg) : `${msg}\n`);

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { COUNTRIES } from '../core/countries.ts';
 import { continentFor, type GeoData } from './geoip.ts';
 import { parseCidr, parseIpv6, rangeToCidrs, formatIp, type Family } from './ip.ts';
-import { classKeyString, partition, type ClassKey, type NetblockRange, type Segment } from './partition.ts';
+import { classKeyString, partition, type ClassKey, type NetblockRange } from './partition.ts';
 import { select, type Group, type Selection, type SelectHost, type SelectWorld, type ClientQuery } from './select.ts';
 import { isUpToDate, type Snapshot, type SnapshotRepository } from './snapshot.ts';
 import { httpDate, metalinkBlob, metalinkFacts, metalinkFirstHost, metalinkPreferences, metalinkUnit, mirrorlistBlob, mirrorlistDeletion, mirrorlistFirstHost, mirrorlistLastHost, mirrorlistUnit, schemeOf, hostUrls, type FormatHost, PROTOCOL_ORDER } from './formats.ts';
@@ -107,9 +107,9 @@ export interface ListRepo {
 export interface ListPlan {
   repos: ListRepo[];
   aliases: Array<{ from: string; to: string; arch: string; token: string }>;
-  /** geo values: IPv4 ranges and IPv6 CIDRs → effective class id. */
-  geo4: Array<{ from: string; to: string; cls: string }>;
-  geo6: Array<{ cidr: string; cls: string }>;
+  /** geo values: IPv4 ranges (written as from-to) and IPv6 ranges (written as their CIDRs) → effective class id. */
+  geo4: GeoTable;
+  geo6: GeoTable;
   geo6Default: string;
   /** class id → class id with netblock/ASN ignored (netblock=0), only where different. */
   noNetblock: Array<{ from: string; to: string }>;
@@ -147,6 +147,75 @@ export interface ListPlan {
   notes: string[];
 }
 
+/**
+ * Address ranges → class id in address order, held compactly (hundreds of thousands
+ * of rows at Fedora scale; the emitter formats each row as it writes it): range i
+ * spans `words` 64-bit words from bounds[2·i·words] (start) and the next (end),
+ * IPv6 high word first.
+ */
+export interface GeoTable {
+  family: Family;
+  count: number;
+  bounds: BigUint64Array;
+  cls: string[];
+}
+
+const WORD = (1n << 64n) - 1n;
+
+/** Appends ranges, merging one into the last when contiguous with the same class. */
+class GeoTableBuilder implements GeoTable {
+  count = 0;
+  bounds: BigUint64Array;
+  cls: string[] = [];
+  private readonly words: number;
+  private lastEnd = -1n;
+  constructor(readonly family: Family) {
+    this.words = family === 4 ? 1 : 2;
+    this.bounds = new BigUint64Array(1024 * this.words);
+  }
+  push(start: bigint, end: bigint, cls: string): void {
+    const last = this.count - 1;
+    if (last >= 0 && this.cls[last] === cls && this.lastEnd + 1n === start) return this.setEnd(last, end);
+    if ((this.count + 1) * 2 * this.words > this.bounds.length) {
+      const grown = new BigUint64Array(this.bounds.length * 2);
+      grown.set(this.bounds);
+      this.bounds = grown;
+    }
+    this.cls.push(cls);
+    this.count++;
+    this.put(2 * last + 2, start);
+    this.put(2 * last + 3, end);
+    this.lastEnd = end;
+  }
+  /** Only the last range's end changes (merging, or trimming the top of the IPv4 space). */
+  setEnd(i: number, end: bigint): void {
+    this.put(2 * i + 1, end);
+    this.lastEnd = end;
+  }
+  pop(): void {
+    this.count--;
+    this.cls.pop();
+    this.lastEnd = this.count ? geoEnd(this, this.count - 1) : -1n;
+  }
+  /** The used part only: a table is kept for the whole emit. */
+  done(): GeoTable {
+    return { family: this.family, count: this.count, bounds: this.bounds.slice(0, this.count * 2 * this.words), cls: this.cls };
+  }
+  private put(slot: number, v: bigint): void {
+    if (this.words === 1) this.bounds[slot] = v;
+    else {
+      this.bounds[2 * slot] = v >> 64n;
+      this.bounds[2 * slot + 1] = v & WORD;
+    }
+  }
+}
+
+function geoWord(t: GeoTable, slot: number): bigint {
+  return t.family === 4 ? t.bounds[slot] : (t.bounds[2 * slot] << 64n) | t.bounds[2 * slot + 1];
+}
+export const geoStart = (t: GeoTable, i: number): bigint => geoWord(t, 2 * i);
+export const geoEnd = (t: GeoTable, i: number): bigint => geoWord(t, 2 * i + 1);
+
 interface HostInfo {
   select: SelectHost;
   name: string;
@@ -177,11 +246,34 @@ export function netblockRanges(snapshot: Snapshot, resolved: ReadonlyMap<string,
   return out;
 }
 
+/** Both families' client partitions (partition.ts), from the GeoIP inputs and the netblocks. */
+export interface ClientPartition {
+  /** segments: the partition's segments in address order as a GeoTable whose class is the class key. */
+  parts: Array<{ family: Family; segments: GeoTable; classes: Map<string, ClassKey> }>;
+}
+
 /**
+ * Partitions before planning, so a caller that passes only this to planLists lets the
+ * GeoIP tables (≈ 75 MB at Fedora scale) go before selection starts.
+ */
+export function partitionClients(geo: GeoData, netblocks: readonly NetblockRange[]): ClientPartition {
+  return {
+    parts: ([4, 6] as Family[]).map((f) => {
+      const { segments, classes } = partition({ countries: geo.countries, netblocks, asns: geo.asns, research: geo.research }, f);
+      // Compact at once: ~700k segment objects at Fedora scale would live through selection.
+      const table = new GeoTableBuilder(f);
+      for (const s of segments) table.push(s.start, s.end, s.key);
+      return { family: f, segments: table.done(), classes };
+    }),
+  };
+}
+
+/**
+ * @param clients the GeoIP inputs, or their partition (partitionClients) with the same netblocks
  * @param write where list files go as they are made (the generation writer), so a
  *   Fedora-scale build does not hold hundreds of MB of strings; default: plan.files.
  */
-export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly NetblockRange[], opts: PlanOptions, write?: (rel: string, content: string) => void): ListPlan {
+export function planLists(snapshot: Snapshot, clients: GeoData | ClientPartition, netblocks: readonly NetblockRange[], opts: PlanOptions, write?: (rel: string, content: string) => void): ListPlan {
   const notes: string[] = [];
   const files = new Map<string, string>();
   const put = write ?? ((rel: string, content: string) => void files.set(rel, content));
@@ -335,7 +427,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
   };
 
   // The partition, and the nominal classes (country= requests, netblock=0).
-  const parts = ([4, 6] as Family[]).map((f) => ({ family: f, ...partition({ countries: geo.countries, netblocks, asns: geo.asns, research: geo.research }, f) }));
+  const { parts } = 'parts' in clients ? clients : partitionClients(clients, netblocks);
   const queries = new Map<string, ClientQuery>();
   for (const p of parts) {
     for (const [key, k] of p.classes) {
@@ -439,7 +531,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const h = hosts.get(id)!;
     return { country: h.select.country, private: h.select.private, urls: h.urls.get(categoryId) ?? [] };
   };
-  interface Blob { id: string; key: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; order?: number[]; ml?: string; mt?: string; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
+  interface Blob { id: string; key: string; seed: string; groups: Group[]; categoryId: number; protocols: string[] | null; moving: boolean; maxPrefix: number; first: number[]; order?: number[]; ambiguous?: Set<number>; prefs?: number[]; mlFirst?: number; mlLast?: number; mtFirst?: number }
   const blobsByKey = new Map<string, Blob>();
   const logical: Array<{ id: string; L: string; blob: Blob; pre: number[]; lead: number; first: number[] }> = [];
   for (const L of [...lists.keys()].sort()) {
@@ -468,13 +560,14 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const shape = [categoryId, moving, moving ? 0 : pre.length, groups.map((g) => [g.kind, g.weighted, g.hosts])];
     const key = sha(JSON.stringify([...shape, protocols ? 'p' : 'a', groups.map((g) => g.hosts.map((h) => urlSetOf(h, categoryId, protocols)))]));
     let blob = blobsByKey.get(key);
-    if (!blob) blobsByKey.set(key, (blob = { id: '', key, seed: sha(JSON.stringify([categoryId, groups.map((g) => [g.kind, g.weighted, g.hosts])])), groups, categoryId, protocols, moving, maxPrefix: 0 }));
+    if (!blob) blobsByKey.set(key, (blob = { id: '', key, seed: sha(JSON.stringify([categoryId, groups.map((g) => [g.kind, g.weighted, g.hosts])])), groups, categoryId, protocols, moving, maxPrefix: 0, first: plan.first }));
     blob.maxPrefix = Math.max(blob.maxPrefix, pre.length);
     logical.push({ id, L, blob, pre, lead: leadAt, first: plan.first });
   }
   // The blobs: one weighted shuffle per group, seeded by the content. Its preferences
   // start below every prefix that uses it (a variant's first host takes 100 − prefix).
   let blobFiles = 0;
+  const unique = (text: string, lowerBlob: string) => !text || lowerBlob.split(text.toLowerCase()).length === 2;
   for (const blob of [...blobsByKey.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     blob.id = `b${blobFiles.toString(36)}`;
     blobFiles++;
@@ -485,19 +578,27 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     const top = Math.max(100 - blob.maxPrefix, 1);
     const ml = mirrorlistBlob(null, fhosts, blob.protocols, { start: 0, size: slot?.size ?? 0 });
     const mt = metalinkBlob(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1);
-    // Lower-cased for the uniqueness check below (sub_filter matches case-insensitively).
-    if (blob.moving) [blob.ml, blob.mt] = [ml.toLowerCase(), mt.toLowerCase()];
     blob.prefs = metalinkPreferences(fhosts, blob.protocols, slot ?? { start: 0, size: 0 }, blob.moving ? top : top + 1).hosts;
     blob.mlFirst = mirrorlistFirstHost(fhosts, blob.protocols);
     blob.mlLast = mirrorlistLastHost(fhosts, blob.protocols);
     blob.mtFirst = metalinkFirstHost(fhosts, blob.protocols);
+    // sub_filter deletes every case-insensitive occurrence: a moved host's text must be
+    // unique in its blob. Checked here, for every host a variant moves (the same for
+    // every list of the blob), so the texts need not be kept until the lists are done.
+    if (blob.moving) {
+      const [mlLower, mtLower] = [ml.toLowerCase(), mt.toLowerCase()];
+      blob.ambiguous = new Set();
+      for (const head of new Set(blob.first.map((i) => blob.groups[0].hosts[i]))) {
+        const at = blob.order.indexOf(head);
+        const fh = fhosts[at];
+        if (!unique(mirrorlistDeletion(fh, blob.protocols, at === blob.mlFirst, at === blob.mlLast), mlLower) || !unique(metalinkUnit(fh, blob.protocols, blob.prefs[at], at === blob.mtFirst ? 'first' : 'other'), mtLower)) blob.ambiguous.add(head);
+      }
+    }
     put(`lists/o/${blob.id}.ml`, ml);
     put(`lists/o/${blob.id}.mt`, mt);
     const after = firstHttpUrl(fhosts, blob.protocols) ?? '';
     if (after) firsts.push({ list: blob.id, before: '', after });
   }
-  // sub_filter deletes every case-insensitive occurrence: a moved host's text must be unique in its blob.
-  const unique = (text: string, blob: string) => !text || blob.split(text.toLowerCase()).length === 2;
   for (const { id, L, blob, pre, lead, first } of logical) {
     const { sel, categoryId, protocols } = lists.get(L)!;
     const fhost = fhostOf(categoryId);
@@ -537,16 +638,12 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
         hostRefs.push({ ref, host: fh, protocols, mlFirst, mlLast, mtFirst, url: firstHttpUrl([fh], protocols) ?? '' });
       }
       const fp = blob.prefs![at];
-      if (!unique(mirrorlistDeletion(fh, protocols, mlFirst, mlLast), blob.ml!) || !unique(metalinkUnit(fh, protocols, fp, mtFirst ? 'first' : 'other'), blob.mt!)) {
+      if (blob.ambiguous!.has(head)) {
         notes.push(`list ${id}: ${hosts.get(head)!.name} shares its URL text with another host; its weighted variant keeps the list order`);
         continue;
       }
       variants.push({ key, ref, preference: fp });
     }
-  }
-  for (const blob of blobsByKey.values()) {
-    delete blob.ml;
-    delete blob.mt;
   }
 
   // nginx map rows.
@@ -562,7 +659,7 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     });
   }
   const geo4 = geoRanges(parts.find((p) => p.family === 4)!.segments, clsOf);
-  const { entries: geo6, fallback: geo6Default } = geoCidrs(parts.find((p) => p.family === 6)!.segments, clsOf);
+  const { entries: geo6, fallback: geo6Default, cidrs: geo6Cidrs } = geoCidrs(parts.find((p) => p.family === 6)!.segments, clsOf);
   const noNetblock: ListPlan['noNetblock'] = [];
   const nbSeen = new Set<string>();
   for (const p of parts) {
@@ -588,9 +685,9 @@ export function planLists(snapshot: Snapshot, geo: GeoData, netblocks: readonly 
     repositories: repos.filter((r) => !r.disabled).length,
     signatures: sigs.size,
     classes: seenCls.size,
-    partitionRanges: parts.reduce((n, p) => n + p.segments.length, 0),
-    geo4Ranges: geo4.length,
-    geo6Cidrs: geo6.length,
+    partitionRanges: parts.reduce((n, p) => n + p.segments.count, 0),
+    geo4Ranges: geo4.count,
+    geo6Cidrs,
     lists: lists.size,
     blobs: blobFiles,
     listFiles: blobFiles * 2,
@@ -649,40 +746,30 @@ function buckets(units: readonly number[]): Array<{ percent: string; value: stri
   return units.map((u, i) => ({ percent: i === units.length - 1 ? '*' : `${(u / 100).toFixed(2)}%`, value: String(i) }));
 }
 
-function geoRanges(segments: readonly Segment[], clsOf: ReadonlyMap<string, string>): ListPlan['geo4'] {
-  const out: Array<{ start: bigint; end: bigint; cls: string }> = [];
-  for (const s of segments) {
-    const cls = clsOf.get(s.key)!;
-    const last = out[out.length - 1];
-    if (last && last.cls === cls && last.end + 1n === s.start) last.end = s.end;
-    else out.push({ start: s.start, end: s.end, cls });
-  }
+function geoRanges(segments: GeoTable, clsOf: ReadonlyMap<string, string>): GeoTable {
+  const out = new GeoTableBuilder(4);
+  for (let i = 0; i < segments.count; i++) out.push(geoStart(segments, i), geoEnd(segments, i), clsOf.get(segments.cls[i])!);
   // nginx looks IPv6 addresses up in a `ranges` geo as 255.255.255.255: keep that address
   // out of every class so the IPv6 lookup takes over (no IPv4 client has that address).
   const top = (1n << 32n) - 1n;
-  const last = out[out.length - 1];
-  if (last.start === top) out.pop();
-  else last.end = top - 1n;
-  return out.map((r) => ({ from: formatIp(r.start, 4), to: formatIp(r.end, 4), cls: r.cls }));
+  const last = out.count - 1;
+  if (geoStart(out, last) === top) out.pop();
+  else out.setEnd(last, top - 1n);
+  return out.done();
 }
 
-function geoCidrs(segments: readonly Segment[], clsOf: ReadonlyMap<string, string>): { entries: ListPlan['geo6']; fallback: string } {
-  const merged: Array<{ start: bigint; end: bigint; cls: string }> = [];
-  for (const s of segments) {
-    const cls = clsOf.get(s.key)!;
-    const last = merged[merged.length - 1];
-    if (last && last.cls === cls && last.end + 1n === s.start) last.end = s.end;
-    else merged.push({ start: s.start, end: s.end, cls });
-  }
+function geoCidrs(segments: GeoTable, clsOf: ReadonlyMap<string, string>): { entries: GeoTable; fallback: string; cidrs: number } {
+  const merged = new GeoTableBuilder(6);
+  for (let i = 0; i < segments.count; i++) merged.push(geoStart(segments, i), geoEnd(segments, i), clsOf.get(segments.cls[i])!);
   // The class covering most ranges becomes the geo default; the rest are listed.
   const weight = new Map<string, number>();
-  for (const m of merged) weight.set(m.cls, (weight.get(m.cls) ?? 0) + rangeToCidrs(m.start, m.end, 6).length);
-  let fallback = merged[0].cls;
+  for (let i = 0; i < merged.count; i++) weight.set(merged.cls[i], (weight.get(merged.cls[i]) ?? 0) + rangeToCidrs(geoStart(merged, i), geoEnd(merged, i), 6).length);
+  let fallback = merged.cls[0];
   for (const [cls, n] of [...weight].sort((a, b) => (a[0] < b[0] ? -1 : 1))) if (n > (weight.get(fallback) ?? 0)) fallback = cls;
-  const entries: ListPlan['geo6'] = [];
-  for (const m of merged) {
-    if (m.cls === fallback) continue;
-    for (const cidr of rangeToCidrs(m.start, m.end, 6)) entries.push({ cidr, cls: m.cls });
-  }
-  return { entries, fallback };
+  // Adjacent ranges of one class are merged already, so listed ranges never merge again.
+  const entries = new GeoTableBuilder(6);
+  for (let i = 0; i < merged.count; i++) if (merged.cls[i] !== fallback) entries.push(geoStart(merged, i), geoEnd(merged, i), merged.cls[i]);
+  let cidrs = 0;
+  for (const [cls, n] of weight) if (cls !== fallback) cidrs += n;
+  return { entries: entries.done(), fallback, cidrs };
 }

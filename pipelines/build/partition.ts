@@ -86,6 +86,7 @@ export function partition(input: PartitionInput, family: Family): { segments: Se
   const state: SweepState = { countries: new Map(), netblocks: new Map(), asns: new Map(), research: 0 };
   const segments: Segment[] = [];
   const classes = new Map<string, ClassKey>();
+  const keys = new Map<string, string>();
   const emit = (start: bigint, end: bigint) => {
     const k: ClassKey = {
       family,
@@ -95,8 +96,13 @@ export function partition(input: PartitionInput, family: Family): { segments: Se
       asn: minKey(state.asns),
       research: state.research > 0,
     };
-    const key = classKeyString(k);
-    if (!classes.has(key)) classes.set(key, k);
+    // One key string per class, shared by its segments (hundreds of thousands at scale).
+    let key = keys.get(classKeyString(k));
+    if (key === undefined) {
+      key = classKeyString(k);
+      keys.set(key, key);
+      classes.set(key, k);
+    }
     const last = segments[segments.length - 1];
     if (last && last.key === key && last.end + 1n === start) last.end = end;
     else segments.push({ start, end, key });

@@ -19,6 +19,8 @@ export interface GenerationWriter {
   readonly id: string;
   /** Writes a file below the generation root, creating parent directories. */
   write(rel: string, data: string | Uint8Array): void;
+  /** Writes a file from pieces in order, never holding it whole (a fragment of tens of MB). */
+  writeChunks(rel: string, chunks: Iterable<string>): void;
   /** Number of files and bytes written so far. */
   readonly stats: { files: number; bytes: number };
 }
@@ -52,22 +54,49 @@ export function createGenerationWriter(dir: string, id: string): GenerationWrite
   fs.mkdirSync(dir, { recursive: true });
   const stats = { files: 0, bytes: 0 };
   const made = new Set<string>();
+  const target = (rel: string) => {
+    const checked = relPath.safeParse(rel);
+    if (!checked.success || rel === '') throw new Error(`refusing to write outside the generation: ${JSON.stringify(rel)}`);
+    const file = path.join(dir, rel);
+    const parent = path.dirname(file);
+    if (!made.has(parent)) {
+      fs.mkdirSync(parent, { recursive: true });
+      made.add(parent);
+    }
+    return file;
+  };
   return {
     dir,
     id,
     stats,
     write(rel, data) {
-      const checked = relPath.safeParse(rel);
-      if (!checked.success || rel === '') throw new Error(`refusing to write outside the generation: ${JSON.stringify(rel)}`);
-      const file = path.join(dir, rel);
-      const parent = path.dirname(file);
-      if (!made.has(parent)) {
-        fs.mkdirSync(parent, { recursive: true });
-        made.add(parent);
-      }
-      fs.writeFileSync(file, data);
+      fs.writeFileSync(target(rel), data);
       stats.files++;
       stats.bytes += typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    },
+    writeChunks(rel, chunks) {
+      const fd = fs.openSync(target(rel), 'w');
+      try {
+        // Pieces are joined into ~1 MB writes: rows come one by one.
+        let batch: string[] = [];
+        let size = 0;
+        const flush = () => {
+          const buf = Buffer.from(batch.join(''));
+          for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off);
+          stats.bytes += buf.length;
+          batch = [];
+          size = 0;
+        };
+        for (const c of chunks) {
+          batch.push(c);
+          size += c.length;
+          if (size >= 1 << 20) flush();
+        }
+        flush();
+      } finally {
+        fs.closeSync(fd);
+      }
+      stats.files++;
     },
   };
 }
