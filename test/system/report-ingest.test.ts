@@ -191,7 +191,8 @@ describeBackends('report upload through nginx + ingest', (backend) => {
     // Without Expect the client starts streaming; nginx still answers 413 from the header.
     const blind = await rawPut(url, 'lab/priv2.example.org', PASSWORDS.priv2, lazyBody(size), size, false).catch((err: Error) => ({ status: -1, pulled: 0, err }));
     assert.ok(blind.status === 413 || blind.status === -1, `status ${blind.status}`);
-    assert.ok(blind.pulled < size, `only part of the body was ever produced (${blind.pulled} bytes)`);
+    // (How much of the body the client manages to send before the 413 arrives is timing:
+    // nginx discards what it still receives, so a loaded machine may push all of it.)
     assert.ok(process.memoryUsage().rss - rssBefore < 40 * 1024 * 1024, 'the body was streamed, not held in memory');
     assert.ok(!fs.existsSync(path.join(spool.incoming, 'lab/priv2.example.org.json')));
     const errorLog = fs.readFileSync(path.join(nginx!.prefixDir, 'logs/error.log'), 'utf8');
