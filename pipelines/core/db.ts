@@ -219,7 +219,7 @@ export async function insertRows(q: Queryable, table: string, columns: readonly 
   return n;
 }
 
-const COPY_CHUNK = 20_000;
+const COPY_CHUNK = 5000;
 const INSERT_CHUNK = 2000;
 
 /** One value in COPY's text format: `\N` is NULL; backslash, tab, newline and carriage return are escaped. */

@@ -198,6 +198,33 @@ export async function readLocalFiles(top: string, names: readonly string[], _con
   return out;
 }
 
+/** One file of the tree, whole (throws when it cannot be read). */
+export function readLocalFile(top: string, name: string): Buffer {
+  return fs.readFileSync(absPath(top, name));
+}
+
+/**
+ * Reads one file of the tree in pieces of a few MB (a 40 MB fullfiletimelist
+ * need not be held whole). A piece is valid only during the callback: the
+ * buffer is reused.
+ */
+export async function readLocalFilePieces(top: string, name: string, onPiece: (piece: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  const fd = fs.openSync(absPath(top, name), 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      if (signal?.aborted) throw new Error('scan cancelled');
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      onPiece(buf.subarray(0, n));
+      // Let timers and signals run between pieces.
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 // ---- rsync --------------------------------------------------------------------
 
 export interface RsyncOptions {
