@@ -124,14 +124,15 @@ export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkRes
     const subdirs: string[] = [];
     const entries: FileEntry[] = [];
     for (const d of dirents) {
-      const child = joinName(name, canonicalName(d.name));
+      const base = canonicalName(d.name);
+      const child = joinName(name, base);
       if (opts.isExcluded(child)) continue;
       if (d.isDirectory()) subdirs.push(child);
       else if (d.isFile()) {
         if (name === '' && opts.topFileExcludes.has(child)) continue;
         const fst = fs.lstatSync(absPath(top, child), { throwIfNoEntry: false });
         if (!fst?.isFile()) continue; // vanished or replaced while listing
-        entries.push({ name: canonicalName(d.name), size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
+        entries.push({ name: base, size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
       }
       // symlinks, sockets, devices: not mirror content, never followed
     }
