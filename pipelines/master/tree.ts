@@ -192,6 +192,8 @@ export interface ScanBuilder {
  * it holds a checksum file, whose entries look up other files' sizes; a big
  * tree's 400,000 file entries are then never all in memory.
  */
+const SHORTEN_ABOVE = 32;
+
 export function scanBuilder(isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set(), opts: { shorten?: boolean } = {}): ScanBuilder {
   const scans = new Map<string, DirScan>();
   let lossy = false;
@@ -208,7 +210,8 @@ export function scanBuilder(isExcluded: (name: string) => boolean, topFileExclud
   ensure('');
   const shorten = (s: DirScan) => {
     const total = s.fileCount ?? s.files!.length;
-    if (total <= SHORT_LIST_THRESHOLD || s.files!.length <= SHORT_LIST_KEEP + 1) return;
+    // Only big lists are worth cutting early (buildDirRows cuts the rest): sorting every small one twice costs more than it saves.
+    if (total <= SHORT_LIST_THRESHOLD || s.files!.length <= SHORTEN_ABOVE) return;
     if (s.files!.some((f) => CHECKSUM_FILE.test(f.name))) return;
     s.fileCount = total;
     // Fresh copies of the few names kept: slices would hold the list's decoded text alive.
