@@ -12,7 +12,7 @@ import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
 import { fileTimeListParser, listedDirectories, type ListEntry } from './listing.ts';
 import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
-import { localTopFiles, readLocalFile, readLocalFilePieces, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
+import { localFileUnreadable, localTopFiles, readLocalFile, readLocalFilePieces, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
 import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadScanDirNames, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
 import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
@@ -115,7 +115,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   // directory modes and ctimes are the previous scan's: nothing to parse, load or
   // write (what makes a no-change rescan cheap). The list is held whole only
   // when fetched over rsync or when it may be unchanged; otherwise a local one is
-  // read in pieces (its digest first, then the parse), never as one buffer and string.
+  // read in pieces, never as one buffer and string.
   let list: { digest: string; bytes: Buffer | null } | null = null;
   if (listName && opts.prefer !== 'listing') {
     // A rescan that may find the list unchanged needs it whole (listedDirectories); other scans stream it.
@@ -128,14 +128,10 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
         opts.log?.debug(`no usable ${listName}: ${(err as Error).message}`);
       }
     } else if (source.kind === 'local') {
-      try {
-        const h = createHash('sha256');
-        await readLocalFilePieces(source.where, listName, (piece) => void h.update(piece), opts.signal);
-        list = { digest: h.digest('base64'), bytes: null };
-      } catch (err) {
-        if (opts.signal?.aborted) throw err;
-        opts.log?.debug(`no usable ${listName}: ${(err as Error).message}`);
-      }
+      // Nothing to compare with: the digest comes with the parse below, in one read.
+      const unreadable = localFileUnreadable(source.where, listName);
+      if (unreadable) opts.log?.debug(`no usable ${listName}: ${unreadable}`);
+      else list = { digest: '', bytes: null };
     } else {
       const got = (await source.read([listName])).get(listName)!;
       if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
@@ -211,8 +207,8 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
         if (e.time > newestListed) newestListed = e.time;
         builder.add(e);
       });
-      // The digest of what is parsed is the one stored: the list may have been
-      // replaced since its digest was taken above.
+      // The digest of what is parsed is the one stored (the list may have been
+      // replaced since it was read above).
       const h = createHash('sha256');
       const feed = (piece: Buffer) => {
         h.update(piece);

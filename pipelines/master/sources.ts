@@ -204,6 +204,20 @@ export function readLocalFile(top: string, name: string): Buffer {
   return fs.readFileSync(absPath(top, name));
 }
 
+/** Why one file of the tree cannot be opened for reading, or null when it can. */
+export function localFileUnreadable(top: string, name: string): string | null {
+  try {
+    const fd = fs.openSync(absPath(top, name), 'r');
+    try {
+      return fs.fstatSync(fd).isFile() ? null : 'not a regular file';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
+}
+
 /**
  * Reads one file of the tree in pieces of a few MB (a 40 MB fullfiletimelist
  * need not be held whole). A piece is valid only during the callback: the
