@@ -17,6 +17,12 @@ export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters. */
   exec(sql: string): Promise<void>;
+  /**
+   * PGlite only: `COPY … FROM '/dev/blob'` with `data` (COPY text format) as
+   * the blob; returns the rows copied. Use insertRows, which falls back to
+   * unnest arrays on Postgres.
+   */
+  copyFrom?(sql: string, data: string): Promise<number>;
 }
 
 export interface Db extends Queryable {
@@ -50,6 +56,16 @@ export interface OpenDbOptions {
 const INT8 = 20;
 const NUMERIC = 1700;
 const toNumber = (v: string) => (v === null ? v : Number(v));
+
+/**
+ * Postgres settings for the embedded PGlite, on top of its own start
+ * parameters. Stock Postgres reserves 128 MB of shared buffers and shared
+ * state for 100 connections; PGlite touches all of it at start (it is part of
+ * the WebAssembly heap), which was ~130 MB of every stage process's RSS. One
+ * connection, and a database of tens of MB whose pages also sit in the OS page
+ * cache, need neither.
+ */
+export const PGLITE_SETTINGS: readonly string[] = ['shared_buffers=32MB', 'max_connections=8'];
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   return opts.url ? openPg(opts.url) : openPglite(opts.dataDir, opts.holder ?? 'mirrorsmith', opts.onNotice, opts.loadDataDir);
@@ -127,6 +143,7 @@ async function openPglite(dataDir: string, holder: string, onNotice?: (message: 
     lite = await PGlite.create(inMemory ? undefined : dataDir, {
       parsers: { [INT8]: toNumber, [NUMERIC]: toNumber },
       loadDataDir,
+      startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((kv) => ['-c', kv])],
     });
   } catch (err) {
     lock?.release();
@@ -139,6 +156,10 @@ async function openPglite(dataDir: string, holder: string, onNotice?: (message: 
     },
     async exec(sql: string) {
       await c.exec(sql);
+    },
+    async copyFrom(sql: string, data: string) {
+      const r = await c.query(sql, [], { blob: new Blob([data]) });
+      return r.affectedRows ?? 0;
     },
   });
   // PGlite serialises everything on one connection; a transaction holds it.
@@ -157,6 +178,55 @@ async function openPglite(dataDir: string, holder: string, onNotice?: (message: 
       }
     },
   };
+}
+
+export interface BulkColumn {
+  name: string;
+  /** Postgres type of the column, e.g. `text`, `bigint`, `jsonb`. */
+  type: string;
+}
+
+/**
+ * Inserts many rows into `table` without a round trip per row and without
+ * RETURNING: COPY on PGlite (rows go straight to the input functions; 20–25%
+ * less CPU than a SELECT over json_to_recordset in WebAssembly), one
+ * `INSERT … SELECT FROM json_to_recordset($1)` per few thousand rows on
+ * Postgres (as fast there as unnest arrays, whose client-side array encoding
+ * cost more). Values: strings, numbers, booleans, null; a json/jsonb column
+ * takes any JSON-serialisable value. Returns the rows inserted.
+ */
+export async function insertRows(q: Queryable, table: string, columns: readonly BulkColumn[], rows: ReadonlyArray<readonly unknown[]>): Promise<number> {
+  if (rows.length === 0) return 0;
+  const names = columns.map((c) => c.name).join(', ');
+  const isJson = columns.map((c) => c.type === 'jsonb' || c.type === 'json');
+  let n = 0;
+  if (q.copyFrom) {
+    // Chunks of a few MB keep the COPY text (a string, then a blob copied into WebAssembly) small.
+    for (let i = 0; i < rows.length; i += COPY_CHUNK) {
+      let text = '';
+      for (const row of rows.slice(i, i + COPY_CHUNK)) text += row.map((v, c) => copyValue(isJson[c] && v !== null && v !== undefined ? JSON.stringify(v) : v)).join('\t') + '\n';
+      n += await q.copyFrom(`COPY ${table} (${names}) FROM '/dev/blob'`, text);
+    }
+    return n;
+  }
+  const record = columns.map((c, i) => `c${i} ${c.type}`).join(', ');
+  const select = columns.map((_, i) => `r.c${i}`).join(', ');
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK).map((row) => Object.fromEntries(row.map((v, c) => [`c${c}`, v ?? null])));
+    const r = await q.query(`INSERT INTO ${table} (${names}) SELECT ${select} FROM json_to_recordset($1::json) AS r(${record})`, [JSON.stringify(chunk)]);
+    n += r.rowCount;
+  }
+  return n;
+}
+
+const COPY_CHUNK = 5000;
+const INSERT_CHUNK = 2000;
+
+/** One value in COPY's text format: `\N` is NULL; backslash, tab, newline and carriage return are escaped. */
+function copyValue(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
 }
 
 export function redactUrl(url: string): string {

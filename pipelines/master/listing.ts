@@ -59,41 +59,99 @@ export interface FileTimeList {
  */
 export function parseFullFileTimeList(data: Buffer, maxIssues = 20, onEntry?: (e: ListEntry) => void): FileTimeList {
   const entries: ListEntry[] = [];
-  const sink = onEntry ?? ((e: ListEntry) => void entries.push(e));
-  // Fast path for the usual all-UTF-8 list: string scanning is several times
-  // quicker than walking bytes; names needing escapes still go through canonicalName.
-  const r = isUtf8(data) ? parseText(data.toString('utf8'), maxIssues, sink) : parseBytes(data, maxIssues, sink);
-  return { entries, issues: r.issues };
+  const parser = fileTimeListParser(maxIssues, onEntry ?? ((e: ListEntry) => void entries.push(e)));
+  parser.push(data);
+  return { entries, issues: parser.end() };
+}
+
+export interface FileTimeListParser {
+  /** Bytes of the list, in order, in pieces of any size (a piece need not end at a line). */
+  push(chunk: Buffer): void;
+  /** After the last piece: the problems found (any problem makes the list unusable). */
+  end(): string[];
+}
+
+/** Lines are decoded this many bytes at a time: a 40 MB list is never one 40 MB string. */
+const DECODE_BYTES = 1 << 20;
+
+/**
+ * The same parser fed piece by piece, so a list can be read from disk in
+ * chunks and never held whole (with its decoded text, twice its size).
+ */
+export function fileTimeListParser(maxIssues: number, sink: (e: ListEntry) => void): FileTimeListParser {
+  const st: ParseState = { issues: [], maxIssues, section: '', sawFiles: false, sawEnd: false, lineNo: 0 };
+  let carry: Buffer | null = null;
+  const run = (piece: Buffer) => {
+    // Fast path for the usual all-UTF-8 text: string scanning is several times
+    // quicker than walking bytes; names needing escapes still go through canonicalName.
+    if (isUtf8(piece)) parseText(piece.toString('utf8'), st, sink);
+    else parseBytes(piece, st, sink);
+  };
+  return {
+    push(chunk) {
+      const data = carry ? Buffer.concat([carry, chunk]) : chunk;
+      carry = null;
+      let start = 0;
+      while (start < data.length) {
+        // Whole lines only: a newline byte never sits inside a UTF-8 sequence.
+        const end = data.lastIndexOf(0x0a, Math.min(data.length, start + DECODE_BYTES) - 1);
+        if (end < start) {
+          const next = data.indexOf(0x0a, start + DECODE_BYTES);
+          if (next < 0) break;
+          run(data.subarray(start, next + 1));
+          start = next + 1;
+          continue;
+        }
+        run(data.subarray(start, end + 1));
+        start = end + 1;
+      }
+      if (start < data.length) carry = Buffer.from(data.subarray(start));
+    },
+    end() {
+      if (carry) run(carry);
+      carry = null;
+      if (!st.sawFiles) st.issues.unshift('no [Files] section');
+      else if (!st.sawEnd) st.issues.push(`line ${st.lineNo}: no [End] marker (file truncated?)`);
+      return st.issues;
+    },
+  };
+}
+
+interface ParseState {
+  issues: string[];
+  maxIssues: number;
+  section: string;
+  sawFiles: boolean;
+  sawEnd: boolean;
+  lineNo: number;
+}
+
+function addIssue(st: ParseState, msg: string): void {
+  if (st.issues.length < st.maxIssues) st.issues.push(`line ${st.lineNo}: ${msg}`);
+  else if (st.issues.length === st.maxIssues) st.issues.push('… more problems not shown');
 }
 
 const PLAIN = /^[^\x00-\x1f\x7f-\x9f\\]*$/;
 
-function parseText(text: string, maxIssues: number, sink: (e: ListEntry) => void): { issues: string[] } {
-  const issues: string[] = [];
-  let section = '';
-  let sawFiles = false;
-  let sawEnd = false;
-  let lineNo = 0;
-  const issue = (msg: string) => {
-    if (issues.length < maxIssues) issues.push(`line ${lineNo}: ${msg}`);
-    else if (issues.length === maxIssues) issues.push('… more problems not shown');
-  };
+/** Complete lines (the last one may lack its newline only at the end of the list). */
+function parseText(text: string, st: ParseState, sink: (e: ListEntry) => void): void {
+  const issue = (msg: string) => addIssue(st, msg);
   let pos = 0;
   while (pos < text.length) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     let line = text.slice(pos, nl);
     pos = nl + 1;
-    lineNo++;
+    st.lineNo++;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line === '') continue;
     if (line[0] === '[') {
-      section = line.trim();
-      if (section === '[Files]') sawFiles = true;
-      if (section === '[End]') sawEnd = true;
+      st.section = line.trim();
+      if (st.section === '[Files]') st.sawFiles = true;
+      if (st.section === '[End]') st.sawEnd = true;
       continue;
     }
-    if (section !== '[Files]') continue;
+    if (st.section !== '[Files]') continue;
     const t1 = line.indexOf('\t');
     const t2 = t1 < 0 ? -1 : line.indexOf('\t', t1 + 1);
     const t3 = t2 < 0 ? -1 : line.indexOf('\t', t2 + 1);
@@ -108,7 +166,6 @@ function parseText(text: string, maxIssues: number, sink: (e: ListEntry) => void
     const name = cleanName(text2, issue);
     if (name !== null) sink({ name, type: e.type, size: e.size, time: e.time });
   }
-  return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
 /** A decimal of 1 to `max` digits, without a regex (this runs twice per line of a 400,000-line list). */
@@ -154,37 +211,23 @@ function cleanName(text: string, issue: (m: string) => void): string | null {
   return name;
 }
 
-function finish(issues: string[], sawFiles: boolean, sawEnd: boolean, lineNo: number): { issues: string[] } {
-  if (!sawFiles) issues.unshift('no [Files] section');
-  else if (!sawEnd) issues.push(`line ${lineNo}: no [End] marker (file truncated?)`);
-  return { issues };
-}
-
-function parseBytes(data: Buffer, maxIssues: number, sink: (e: ListEntry) => void): { issues: string[] } {
-  const issues: string[] = [];
-  let section = '';
-  let sawFiles = false;
-  let sawEnd = false;
-  let lineNo = 0;
+function parseBytes(data: Buffer, st: ParseState, sink: (e: ListEntry) => void): void {
+  const issue = (msg: string) => addIssue(st, msg);
   let start = 0;
-  const issue = (msg: string) => {
-    if (issues.length < maxIssues) issues.push(`line ${lineNo}: ${msg}`);
-    else if (issues.length === maxIssues) issues.push('… more problems not shown');
-  };
   while (start < data.length) {
     let end = data.indexOf(0x0a, start);
     if (end < 0) end = data.length;
     const line = data.subarray(start, end > start && data[end - 1] === 0x0d ? end - 1 : end);
     start = end + 1;
-    lineNo++;
+    st.lineNo++;
     if (line.length === 0) continue;
     if (line[0] === 0x5b /* [ */) {
-      section = line.toString('latin1').trim();
-      if (section === '[Files]') sawFiles = true;
-      if (section === '[End]') sawEnd = true;
+      st.section = line.toString('latin1').trim();
+      if (st.section === '[Files]') st.sawFiles = true;
+      if (st.section === '[End]') st.sawEnd = true;
       continue;
     }
-    if (section !== '[Files]') continue;
+    if (st.section !== '[Files]') continue;
     const t1 = line.indexOf(9);
     const t2 = t1 < 0 ? -1 : line.indexOf(9, t1 + 1);
     const t3 = t2 < 0 ? -1 : line.indexOf(9, t2 + 1);
@@ -197,7 +240,6 @@ function parseBytes(data: Buffer, maxIssues: number, sink: (e: ListEntry) => voi
     const name = cleanName(canonicalName(line.subarray(t3 + 1)), issue);
     if (name !== null) sink({ name, type: e.type, size: e.size, time: e.time });
   }
-  return finish(issues, sawFiles, sawEnd, lineNo);
 }
 
 const DIR_FIELD = Buffer.from('\td\t');

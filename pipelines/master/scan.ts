@@ -9,10 +9,10 @@ import type { Db } from '../core/db.ts';
 import type { Logger } from '../core/log.ts';
 import type { Failure } from '../core/types.ts';
 import { parseChecksumFile, repomdDetail, type FileDetail } from './details.ts';
-import { listedDirectories, parseFullFileTimeList, type ListEntry } from './listing.ts';
+import { fileTimeListParser, listedDirectories, type ListEntry } from './listing.ts';
 import { baseName, joinName } from './names.ts';
 import { compileRules, mapRepository } from './rules.ts';
-import { localTopFiles, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
+import { localFileUnreadable, localTopFiles, readLocalFile, readLocalFilePieces, readLocalFiles, rsyncFetch, rsyncList, rsyncTopFiles, statDirModes, walkLocal } from './sources.ts';
 import { applyScan, detailKey, ensureCategory, loadCurrentDetails, loadDirectories, loadScanDirNames, loadStoredFiles, recordUnchangedScan, type ApplyCounts, type CategoryState, type DesiredRepo, type ScanDigest } from './store.ts';
 import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, type DirScan, type FileEntry, type StoredDir } from './tree.ts';
 
@@ -113,22 +113,40 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
 
   // 0. A tree whose list bytes (or, walked, whose directory names), config and
   // directory modes and ctimes are the previous scan's: nothing to parse, load or
-  // write (what makes a no-change rescan cheap).
-  let listBytes: Buffer | null = null;
+  // write (what makes a no-change rescan cheap). The list is held whole only
+  // when fetched over rsync or when it may be unchanged; otherwise a local one is
+  // read in pieces, never as one buffer and string.
+  let list: { digest: string; bytes: Buffer | null } | null = null;
   if (listName && opts.prefer !== 'listing') {
-    const got = (await source.read([listName])).get(listName)!;
-    if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
-    else listBytes = got;
+    // A rescan that may find the list unchanged needs it whole (listedDirectories); other scans stream it.
+    const mayBeUnchanged = state.scanDigest !== null && !opts.fullWalk && state.lastScanStarted !== null;
+    if (source.kind === 'local' && mayBeUnchanged) {
+      try {
+        const bytes = readLocalFile(source.where, listName);
+        list = { digest: createHash('sha256').update(bytes).digest('base64'), bytes };
+      } catch (err) {
+        opts.log?.debug(`no usable ${listName}: ${(err as Error).message}`);
+      }
+    } else if (source.kind === 'local') {
+      // Nothing to compare with: the digest comes with the parse below, in one read.
+      const unreadable = localFileUnreadable(source.where, listName);
+      if (unreadable) opts.log?.debug(`no usable ${listName}: ${unreadable}`);
+      else list = { digest: '', bytes: null };
+    } else {
+      const got = (await source.read([listName])).get(listName)!;
+      if (got instanceof Error) opts.log?.debug(`no usable ${listName}: ${got.message}`);
+      else list = { digest: createHash('sha256').update(got).digest('base64'), bytes: got };
+    }
   }
-  const walking = !listBytes && source.kind === 'local';
-  const key = listBytes ? scanKey('fullfiletimelist', listBytes, category, fileTimeList.all) : walking ? scanKey('walk', null, category, fileTimeList.all) : '';
+  const walking = !list && source.kind === 'local';
+  let key = list ? scanKey('fullfiletimelist', list.digest, category, fileTimeList.all) : walking ? scanKey('walk', null, category, fileTimeList.all) : '';
   const stored = state.scanDigest;
   // (A stored digest implies no repository error: only a scan without one stores it, and the shortcut writes nothing.)
   if (key && stored && stored.key === key && !opts.fullWalk && state.lastScanStarted !== null && !stored.repoKeys.some((k) => taken.has(k))) {
     // The directories to check: the list's (their ctimes come from it over rsync), or the names the last walk stored.
     let known: Map<string, DirScan> | null = null;
-    if (listBytes) {
-      const dirs = listedDirectories(listBytes);
+    if (list) {
+      const dirs = list.bytes ? listedDirectories(list.bytes) : null;
       if (dirs) {
         known = new Map([['', { name: '', mode: null, ctime: 0, files: null }]]);
         for (const d of dirs) if (d.name === '' || !isExcluded(d.name)) known.set(d.name, { name: d.name, mode: null, ctime: d.time, files: null });
@@ -139,7 +157,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
     }
     if (known) await statListedDirs(source, known, rsyncOpts);
     if (known && dirStateDigest(known).digest === stored.dirs) {
-      const kindNow: SourceKind = listBytes ? 'fullfiletimelist' : 'walk';
+      const kindNow: SourceKind = list ? 'fullfiletimelist' : 'walk';
       const tList = performance.now();
       const counts = opts.dryRun ? null : await recordUnchangedScan(db, { categoryId: state.id, retentionDays: opts.retentionDays, scanStarted, source: kindNow });
       if (stored.unmatched.length) notes.push(`${category.name}: ${unmatchedMessage(stored.unmatched)}`);
@@ -178,16 +196,41 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   // What the next scan compares, when this one is a sound list scan.
   let dirDigest: { digest: string; newest: number } | null = null;
   let newestListed = 0;
-  if (listBytes) {
-    const builder = scanBuilder(isExcluded, topFileExcludes);
-    const add = (e: ListEntry) => {
-      if (e.time > newestListed) newestListed = e.time;
-      builder.add(e);
+  if (list) {
+    const listed = list;
+    // A local list is parsed from disk in pieces even when a rescan read it whole to compare.
+    if (source.kind === 'local') listed.bytes = null;
+    const parse = async (shorten: boolean) => {
+      newestListed = 0;
+      const builder = scanBuilder(isExcluded, topFileExcludes, { shorten });
+      const parser = fileTimeListParser(20, (e: ListEntry) => {
+        if (e.time > newestListed) newestListed = e.time;
+        builder.add(e);
+      });
+      // The digest of what is parsed is the one stored (the list may have been
+      // replaced since it was read above).
+      const h = createHash('sha256');
+      const feed = (piece: Buffer) => {
+        h.update(piece);
+        parser.push(piece);
+      };
+      let readError: string | null = null;
+      if (listed.bytes) feed(listed.bytes);
+      else
+        await readLocalFilePieces(source.where, listName!, feed, opts.signal).catch((err: Error) => {
+          if (opts.signal?.aborted) throw err;
+          readError = `cannot read it: ${err.message}`;
+        });
+      return { builder, issues: readError ? [readError] : parser.end(), digest: h.digest('base64') };
     };
-    const list = parseFullFileTimeList(listBytes, 20, add);
-    listBytes = null;
-    if (list.issues.length) {
-      const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${list.issues.join('; ')}`;
+    let parsed = await parse(true);
+    // An unsorted list that cut a directory short before its checksum file came: again, whole.
+    if (parsed.builder.lossy) parsed = await parse(false);
+    listed.bytes = null;
+    const { builder, issues, digest } = parsed;
+    if (digest !== listed.digest) key = scanKey('fullfiletimelist', digest, category, fileTimeList.all);
+    if (issues.length) {
+      const msg = `${listName} unusable, ${source.kind === 'local' ? 'walking' : 'listing over rsync'} instead: ${issues.join('; ')}`;
       failures.push({ subject: subject(''), kind: 'parse', message: msg });
       opts.log?.warn(msg);
     } else {
@@ -226,7 +269,7 @@ export async function scanCategory(opts: ScanCategoryOptions): Promise<ScanFigur
   }
   // Files this scan's listing saw (a walk's unchanged directories are not listed).
   let files = 0;
-  for (const s of scans.values()) files += s.files?.length ?? 0;
+  for (const s of scans.values()) files += s.fileCount ?? s.files?.length ?? 0;
   if (kind === 'fullfiletimelist' && !opts.fullWalk) reuseUnchanged(scans, previous, state.lastScanStarted ?? 0);
   // Directories listed again are compared with their stored lists, loaded now.
   await loadStoredFiles(db, previous, [...scans.values()].filter((s) => s.files !== null && previous.get(s.name)?.files === null).map((s) => s.name));
@@ -370,10 +413,10 @@ async function statListedDirs(source: Source, scans: Map<string, DirScan>, rsync
 }
 
 /** What makes two scans comparable: how the tree was read, the list's bytes and everything else the rows depend on. */
-function scanKey(how: SourceKind, list: Buffer | null, category: CategoryConfig, lists: readonly string[]): string {
-  const config = { v: 1, how, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
+function scanKey(how: SourceKind, listDigest: string | null, category: CategoryConfig, lists: readonly string[]): string {
+  const config = { v: 2, how, topdir: category.topdir, source: category.source, excludes: category.excludes, rules: category.repoRules, lists: [...lists].sort() };
   const h = createHash('sha256').update(JSON.stringify(config));
-  if (list) h.update(list);
+  if (listDigest) h.update(listDigest);
   return h.digest('base64');
 }
 

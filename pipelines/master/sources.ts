@@ -124,14 +124,15 @@ export async function walkLocal(top: string, opts: WalkOptions): Promise<WalkRes
     const subdirs: string[] = [];
     const entries: FileEntry[] = [];
     for (const d of dirents) {
-      const child = joinName(name, canonicalName(d.name));
+      const base = canonicalName(d.name);
+      const child = joinName(name, base);
       if (opts.isExcluded(child)) continue;
       if (d.isDirectory()) subdirs.push(child);
       else if (d.isFile()) {
         if (name === '' && opts.topFileExcludes.has(child)) continue;
         const fst = fs.lstatSync(absPath(top, child), { throwIfNoEntry: false });
         if (!fst?.isFile()) continue; // vanished or replaced while listing
-        entries.push({ name: canonicalName(d.name), size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
+        entries.push({ name: base, size: fst.size, mtime: Math.floor(fst.mtimeMs / 1000) });
       }
       // symlinks, sockets, devices: not mirror content, never followed
     }
@@ -196,6 +197,47 @@ export async function readLocalFiles(top: string, names: readonly string[], _con
     }
   }
   return out;
+}
+
+/** One file of the tree, whole (throws when it cannot be read). */
+export function readLocalFile(top: string, name: string): Buffer {
+  return fs.readFileSync(absPath(top, name));
+}
+
+/** Why one file of the tree cannot be opened for reading, or null when it can. */
+export function localFileUnreadable(top: string, name: string): string | null {
+  try {
+    const fd = fs.openSync(absPath(top, name), 'r');
+    try {
+      return fs.fstatSync(fd).isFile() ? null : 'not a regular file';
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
+}
+
+/**
+ * Reads one file of the tree in pieces of a few MB (a 40 MB fullfiletimelist
+ * need not be held whole). A piece is valid only during the callback: the
+ * buffer is reused.
+ */
+export async function readLocalFilePieces(top: string, name: string, onPiece: (piece: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  const fd = fs.openSync(absPath(top, name), 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 << 20);
+    for (;;) {
+      if (signal?.aborted) throw new Error('scan cancelled');
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      onPiece(buf.subarray(0, n));
+      // Let timers and signals run between pieces.
+      await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 // ---- rsync --------------------------------------------------------------------

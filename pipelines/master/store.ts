@@ -2,7 +2,7 @@
 // scan in one transaction that writes only what changed (an unchanged tree
 // rescans without rewriting a row).
 import { z } from 'zod';
-import type { Db, Queryable } from '../core/db.ts';
+import { insertRows, type Db, type Queryable } from '../core/db.ts';
 import type { FileDetail } from './details.ts';
 import { sameContent } from './details.ts';
 import type { DirRow, FileEntry, StoredDir } from './tree.ts';
@@ -150,6 +150,14 @@ export interface ApplyCounts {
 
 const CHUNK = 2000;
 
+const DIR_COLUMNS = [
+  { name: 'category_id', type: 'integer' },
+  { name: 'name', type: 'text' },
+  { name: 'readable', type: 'boolean' },
+  { name: 'ctime', type: 'bigint' },
+  { name: 'files', type: 'jsonb' },
+] as const;
+
 /** Applies one category's scan in a single transaction. */
 export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts> {
   return db.transaction(async (tx) => {
@@ -166,14 +174,13 @@ export async function applyScan(db: Db, input: ApplyInput): Promise<ApplyCounts>
     const inserts = rows.filter((r) => !previous.has(r.name));
     const updates = rows.filter((r) => previous.has(r.name) && rowChanged(r, previous.get(r.name)));
     const ids = new Map<string, number>([...previous.values()].filter((p) => seen.has(p.name)).map((p) => [p.name, p.id]));
-    for (let i = 0; i < inserts.length; i += CHUNK) {
-      const r = await tx.query<{ id: number; name: string }>(
-        `INSERT INTO directory (category_id, name, readable, ctime, files)
-         SELECT $1, r.name, r.readable, r.ctime, r.files FROM json_to_recordset($2::json) AS r(name text, readable boolean, ctime bigint, files jsonb)
-         RETURNING id, name`,
-        [categoryId, JSON.stringify(inserts.slice(i, i + CHUNK))],
-      );
-      counts.dirsInserted += r.rowCount;
+    // New rows go in bulk, without RETURNING: only the few directories that
+    // repositories and file details point at need their ids, read back below.
+    counts.dirsInserted += await insertRows(tx, 'directory', DIR_COLUMNS, inserts.map((r) => [categoryId, r.name, r.readable, r.ctime, r.files ?? []]));
+    const inserted = new Set(inserts.map((r) => r.name));
+    const wantIds = [...new Set([...input.repos.map((r) => r.dir), ...input.details.map((d) => d.dir)])].filter((n) => inserted.has(n));
+    for (let i = 0; i < wantIds.length; i += CHUNK) {
+      const r = await tx.query<{ id: number; name: string }>('SELECT id, name FROM directory WHERE category_id = $1 AND name = ANY($2::text[])', [categoryId, wantIds.slice(i, i + CHUNK)]);
       for (const f of r.rows) ids.set(f.name, f.id);
     }
     for (let i = 0; i < updates.length; i += CHUNK) {

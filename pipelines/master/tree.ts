@@ -17,8 +17,13 @@ export interface DirScan {
   /** Permission bits, or null when the source could not tell (inherits the parent's verdict). */
   mode: number | null;
   ctime: number;
-  /** Regular files in the directory; null = unchanged since the last scan (reuse the stored list). */
+  /**
+   * Regular files in the directory; null = unchanged since the last scan (reuse
+   * the stored list). A listing's builder may already have cut it to the short
+   * list (see scanBuilder): then fileCount says how many there were.
+   */
   files: FileEntry[] | null;
+  fileCount?: number;
   /** The directory exists but could not be listed (permission denied…): never public. */
   unlisted?: boolean;
 }
@@ -58,9 +63,9 @@ export const CHECKSUM_FILE = /(^|[-_.])CHECKSUMS?$|^(SHA(1|256|512)|MD5)SUMS$|^(
  * for big ones the newest few plus the files later steps look for by name
  * (repomd.xml, checksum files), sorted by name so equal trees give equal rows.
  */
-export function shortFileList(files: readonly FileEntry[]): FileEntry[] {
+export function shortFileList(files: readonly FileEntry[], total = files.length): FileEntry[] {
   let keep: FileEntry[];
-  if (files.length <= SHORT_LIST_THRESHOLD) {
+  if (total <= SHORT_LIST_THRESHOLD) {
     keep = [...files];
   } else {
     const newest = [...files].sort((a, b) => b.mtime - a.mtime || cmp(a.name, b.name)).slice(0, SHORT_LIST_KEEP);
@@ -91,7 +96,7 @@ export function buildDirRows(scans: ReadonlyMap<string, DirScan>, previous: Read
     const parentOk = parent === null ? true : (readable.get(parent) ?? true);
     const ok = parentOk && !s.unlisted && ownReadable(s.mode);
     readable.set(name, ok);
-    const files = s.files ? shortFileList(s.files) : (previous.get(name)?.files ?? (previous.has(name) ? null : []));
+    const files = s.files ? shortFileList(s.files, s.fileCount ?? s.files.length) : (previous.get(name)?.files ?? (previous.has(name) ? null : []));
     rows.push({ name, readable: ok, ctime: s.ctime, files });
   }
   return rows;
@@ -169,9 +174,29 @@ export function scansFromEntries(entries: Iterable<ListEntry>, isExcluded: (name
   return builder.scans;
 }
 
-/** The same, one entry at a time (a 400,000-line list is never held as entries). */
-export function scanBuilder(isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set()): { add(e: ListEntry): void; scans: Map<string, DirScan> } {
+export interface ScanBuilder {
+  add(e: ListEntry): void;
+  scans: Map<string, DirScan>;
+  /**
+   * With `shorten`: a directory cut to its short list later got a checksum file
+   * (its files came in more than one run: an unsorted listing), so the sizes
+   * that file's entries take from the listing are lost. Build again without.
+   */
+  readonly lossy: boolean;
+}
+
+/**
+ * The same, one entry at a time (a 400,000-line list is never held as
+ * entries). `shorten`: when a listing moves on from a directory, its file list
+ * is cut to the short list the row keeps (fileCount keeps the number), unless
+ * it holds a checksum file, whose entries look up other files' sizes; a big
+ * tree's 400,000 file entries are then never all in memory.
+ */
+const SHORTEN_ABOVE = 32;
+
+export function scanBuilder(isExcluded: (name: string) => boolean, topFileExcludes: ReadonlySet<string> = new Set(), opts: { shorten?: boolean } = {}): ScanBuilder {
   const scans = new Map<string, DirScan>();
+  let lossy = false;
   const ensure = (name: string): DirScan => {
     let s = scans.get(name);
     if (!s) {
@@ -183,6 +208,15 @@ export function scanBuilder(isExcluded: (name: string) => boolean, topFileExclud
     return s;
   };
   ensure('');
+  const shorten = (s: DirScan) => {
+    const total = s.fileCount ?? s.files!.length;
+    // Only big lists are worth cutting early (buildDirRows cuts the rest): sorting every small one twice costs more than it saves.
+    if (total <= SHORT_LIST_THRESHOLD || s.files!.length <= SHORTEN_ABOVE) return;
+    if (s.files!.some((f) => CHECKSUM_FILE.test(f.name))) return;
+    s.fileCount = total;
+    // Fresh copies of the few names kept: slices would hold the list's decoded text alive.
+    s.files = shortFileList(s.files!, total).map((f) => ({ ...f, name: (' ' + f.name).slice(1) }));
+  };
   // Listings come sorted, so files of one directory arrive together: the last
   // parent is remembered instead of looked up for each of 400,000 files.
   let lastParent: string | null = null;
@@ -198,13 +232,25 @@ export function scanBuilder(isExcluded: (name: string) => boolean, topFileExclud
       const parent = slash < 0 ? '' : e.name.slice(0, slash);
       if (parent === '' && topFileExcludes.has(e.name)) return;
       if (parent !== lastParent) {
+        if (opts.shorten && lastScan) shorten(lastScan);
         lastParent = parent;
         lastScan = ensure(parent);
       }
-      lastScan!.files!.push({ name: e.name.slice(slash + 1), size: e.size, mtime: e.time });
+      const base = e.name.slice(slash + 1);
+      if (lastScan!.fileCount !== undefined) {
+        lastScan!.fileCount++;
+        if (CHECKSUM_FILE.test(base)) lossy = true;
+      }
+      lastScan!.files!.push({ name: base, size: e.size, mtime: e.time });
     }
   };
-  return { add, scans };
+  return {
+    add,
+    scans,
+    get lossy() {
+      return lossy;
+    },
+  };
 }
 
 /**

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { hashes, parseChecksumFile, parseRepomd, repomdDetail } from '../../pipelines/master/details.ts';
 import { formatFullFileTimeList, listedDirectories, modeFromPerms, parseFullFileTimeList, parseRsyncLine } from '../../pipelines/master/listing.ts';
 import { canonicalName, nameToBytes, unescapeRsync } from '../../pipelines/master/names.ts';
-import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
+import { buildDirRows, dirStateDigest, findChecksumFiles, findRepoDirs, makeExcluder, rowChanged, scanBuilder, scansFromEntries, shortFileList, type DirScan, type StoredDir } from '../../pipelines/master/tree.ts';
 import { pickFileTimeList, reuseUnchanged } from '../../pipelines/master/scan.ts';
 import { CategorySchema, loadConfig } from '../../pipelines/core/config.ts';
 import { compileRules, mapRepository } from '../../pipelines/master/rules.ts';
@@ -193,6 +193,39 @@ test('listing → scans: symlinks not followed, excludes applied, repo and check
   const rows = buildDirRows(scans, new Map());
   assert.deepEqual(findRepoDirs(rows), ['releases/41/os']);
   assert.deepEqual(findChecksumFiles(rows).map((c) => `${c.dir}/${c.file.name}`), ['releases/41/iso/SHA256SUMS']);
+});
+
+test('a shortening scan builder gives the rows a whole one does, and says when it would lose checksum sizes', () => {
+  const noExcludes = makeExcluder([]);
+  const files = (dir: string, n: number, t0: number) => Array.from({ length: n }, (_, i) => ({ name: `${dir}/p${String(i).padStart(2, '0')}.rpm`, type: 'f' as const, size: i, time: t0 + ((i * 7) % n) }));
+  const sorted = [
+    { name: 'a', type: 'd' as const, size: 0, time: 1 },
+    ...files('a', 40, 100),
+    { name: 'a/repodata', type: 'd' as const, size: 0, time: 1 },
+    { name: 'a/repodata/repomd.xml', type: 'f' as const, size: 3, time: 50 },
+    ...files('b', 40, 200),
+    { name: 'b/Fedora-41-CHECKSUM', type: 'f' as const, size: 3, time: 1 },
+    ...files('c', 4, 300),
+  ];
+  // Directory a listed in two runs (an unsorted listing): counts still decide the short list.
+  const unsorted = [...sorted.slice(0, 37), ...sorted.slice(41), ...sorted.slice(37, 41), { name: 'c/late.rpm', type: 'f' as const, size: 1, time: 1 }];
+  for (const entries of [sorted, unsorted]) {
+    const whole = scanBuilder(noExcludes);
+    const short = scanBuilder(noExcludes, new Set(), { shorten: true });
+    for (const e of entries) {
+      whole.add(e);
+      short.add(e);
+    }
+    assert.equal(short.lossy, false);
+    assert.deepEqual(buildDirRows(short.scans, new Map()), buildDirRows(whole.scans, new Map()));
+    assert.equal(short.scans.get('a')!.fileCount, 40);
+    assert.ok(short.scans.get('a')!.files!.length < 40, 'a big directory is cut short as the listing moves on');
+    assert.equal(short.scans.get('b')!.files!.length, 41, 'a directory with a checksum file keeps every entry (their sizes)');
+  }
+  // A checksum file arriving after its directory was cut short: the builder says so.
+  const late = scanBuilder(noExcludes, new Set(), { shorten: true });
+  for (const e of [...files('d', 40, 0), ...files('e', 1, 0), { name: 'd/SHA256SUMS', type: 'f' as const, size: 1, time: 1 }]) late.add(e);
+  assert.equal(late.lossy, true);
 });
 
 test('repomd.xml made by createrepo_c: newest timestamp, hashes of the bytes', () => {
