@@ -95,7 +95,7 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
   const movedIns = mapOf(conf, 'map $ms_fh $ms_mli {');
   // split_clients blocks: variable → the value of its first bucket (variant 0).
   const firstVariant = new Map<string, string>();
-  for (const m of conf.matchAll(/^split_clients "\$\{request_id\}" \$(\w+) \{\n\s*\S+ (\S+);$/gm)) firstVariant.set(m[1]!, m[2]!);
+  for (const m of conf.matchAll(/^split_clients "\$\{msec\}\$\{connection\}\$\{connection_requests\}" \$(\w+) \{\n\s*\S+ (\S+);$/gm)) firstVariant.set(m[1]!, m[2]!);
   const repos = [...new Set(block(conf, 'map $ms_repo $ms_rhead {').map(([token]) => token))].flatMap((token) => {
     const key = [...repoToken].find(([, t]) => t === token)?.[0];
     return key ? [{ repo: key.split('|')[0]!, arch: key.split('|')[1]! }] : [];
