@@ -229,32 +229,20 @@ export function generationsToPrune(all: Array<Pick<GenerationInfo, 'id'>>, keep:
 /** Deletes a generation: renamed to a dot-name first, so it is never seen half-deleted. */
 export function removeGeneration(outDir: string, id: string): void {
   if (!GENERATION_ID.test(id)) throw new Error(`invalid generation id ${JSON.stringify(id)}`);
-  const dir = path.join(generationsDir(outDir), id);
-  const trash = path.join(generationsDir(outDir), `.trash-${id}-${process.pid}`);
-  fs.renameSync(dir, trash);
-  fs.rmSync(trash, { recursive: true, force: true });
-  removeListStore(outDir, id);
+  removeViaTrash(generationsDir(outDir), id);
 }
 
-/**
- * Deletes the stored answers of generation `id` (out/list-store/<id>, written by
- * nginx). Renamed away first, so nginx never serves from a half-deleted tree.
- */
-function removeListStore(outDir: string, id: string): void {
-  const dir = path.join(listStoreDir(outDir), id);
-  const trash = path.join(listStoreDir(outDir), `.trash-${id}-${process.pid}`);
-  try {
-    fs.renameSync(dir, trash);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+/** Renames parent/name to a dot-name beside it, then deletes that: nothing serves a half-deleted tree. */
+function removeViaTrash(parent: string, name: string): void {
+  const trash = path.join(parent, `.trash-${name}-${process.pid}`);
+  fs.renameSync(path.join(parent, name), trash);
   fs.rmSync(trash, { recursive: true, force: true });
 }
 
 /**
- * Stored answers of generations that no longer exist (deleted by hand, or a prune
- * that could not remove the store): removed. Returns the ids removed.
+ * Stored answers (out/list-store/<id>, written by nginx) of generations that no
+ * longer exist — pruned just before, or deleted by hand — are removed, each renamed
+ * away first. Returns the ids removed.
  */
 export function pruneListStore(outDir: string): string[] {
   let names: string[];
@@ -268,7 +256,7 @@ export function pruneListStore(outDir: string): string[] {
   for (const name of names) {
     if (name.startsWith('.trash-')) fs.rmSync(path.join(listStoreDir(outDir), name), { recursive: true, force: true });
     else if (GENERATION_ID.test(name) && !existing.has(name)) {
-      removeListStore(outDir, name);
+      removeViaTrash(listStoreDir(outDir), name);
       removed.push(name);
     }
   }

@@ -74,6 +74,11 @@ function checkListen(listen: string): string {
   return listen;
 }
 
+/** out/list-store: beside generations/ (or beside `current` when serving it unpinned). */
+function defaultStoreDir(root: string, generationsDir?: string): string {
+  return listStoreDir(path.dirname((generationsDir ?? root).replace(/\/+$/, '')));
+}
+
 let siteTemplate: HandlebarsTemplateDelegate | null = null;
 
 /** Renders the site config (http-level include + log_format + the server block). */
@@ -83,8 +88,7 @@ export function renderSite(opts: SiteOptions): string {
   const serverName = opts.serverName ?? '_';
   if (!/^[A-Za-z0-9._*-]+$/.test(serverName)) throw new Error(`invalid server_name ${JSON.stringify(serverName)}`);
   const root = checkPath('server root', opts.root.replace(/\/+$/, ''));
-  // Beside generations/ (or beside `current` when serving it unpinned): out/list-store.
-  const storeDir = opts.storeDir ?? listStoreDir(path.dirname(opts.generationsDir ? opts.generationsDir.replace(/\/+$/, '') : root));
+  const storeDir = opts.storeDir ?? defaultStoreDir(root, opts.generationsDir);
   const composeSocket = checkPath('compose socket', opts.composeSocket ?? '/run/mirrorsmith-compose.sock');
   // sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
   if (Buffer.byteLength(composeSocket) > 107) throw new Error(`compose socket path ${JSON.stringify(composeSocket)} is longer than a unix socket path may be (107 bytes)`);
@@ -348,7 +352,7 @@ function writeConf(o: {
   const confFile = path.join(o.prefixDir, 'conf', 'nginx.conf');
   // Serving one directory (a test tree, a generation being checked): its answers
   // are stored under the prefix, not beside the generation.
-  const storeDir = o.generationsDir ? listStoreDir(path.dirname(o.generationsDir)) : path.join(o.prefixDir, 'list-store');
+  const storeDir = o.generationsDir ? defaultStoreDir(o.root, o.generationsDir) : path.join(o.prefixDir, 'list-store');
   // nginx creates only the last level of a temp path, and stores nothing without the store.
   fs.mkdirSync(path.join(storeDir, '.tmp'), { recursive: true });
   fs.writeFileSync(

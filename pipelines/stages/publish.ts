@@ -243,7 +243,8 @@ function prune(outDir: string, config: Config, live: string, log: Logger): strin
   if (removed.length) log.info(`removed ${removed.length} old generation(s) (keeping ${keep}): ${removed.join(', ')}`);
   try {
     const orphans = pruneListStore(outDir);
-    if (orphans.length) log.info(`removed the stored answers of ${orphans.length} generation(s) that no longer exist: ${orphans.join(', ')}`);
+    // Also those of the generations just removed: one sweep of out/list-store.
+    if (orphans.length) log.info(`removed the stored answers of ${orphans.length} generation(s) no longer kept: ${orphans.join(', ')}`);
   } catch (err) {
     log.warn(`could not prune out/list-store: ${(err as Error).message}`);
   }
