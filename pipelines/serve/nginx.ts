@@ -131,6 +131,8 @@ export function renderMainConf(o: MainConfOptions): string {
     `worker_processes ${o.workers ?? 1};`,
     `pid ${p}/nginx.pid;`,
     `error_log ${p}/logs/error.log notice;`,
+    // The lists' maps run a few regexes per request (query-string checks): compiled.
+    'pcre_jit on;',
     // As root the workers would otherwise run as `nobody` and could not write the
     // temp dirs (or WebDAV uploads) under a prefix owned by root.
     ...(process.getuid?.() === 0 ? ['user root root;'] : []),

@@ -363,6 +363,15 @@ describe('lists emitter', () => {
       assert.ok(huge >= 400 && huge < 500, String(huge));
       assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=999.1.1.1')).status, 400);
       assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=../../x')).status, 400);
+      // geo parses ip=: what it cannot parse has no class, with country= too; its body is fixed.
+      for (const ip of ['255.255.255.255', '1.2.3', '1.2.3.4%0a', 'fe80::1%25eth0', '%3Cscript%3E', ':::']) {
+        for (const extra of ['', '&country=US']) {
+          const bad = await get(`/mirrorlist?repo=fedora-41&arch=x86_64&ip=${ip}${extra}`);
+          assert.deepEqual([bad.status, bad.body], [400, 'Cannot parse client IP address. Aborting.\n'], `ip=${ip}${extra}`);
+        }
+      }
+      const noArch = await get('/mirrorlist?repo=fedora-41&arch=');
+      assert.deepEqual([noArch.status, noArch.body], [200, '# either path=, or repo= and arch= must be specified\n']);
       assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=XX')).status, 400);
       assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&protocol=gopher')).status, 400);
       assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&netblock=2')).status, 400);
