@@ -189,13 +189,20 @@ export async function loadSnapshot(q: Queryable, opts: LoadSnapshotOptions): Pro
     repository_id: number; size: string | number | null; md5: string | null; sha1: string | null; sha256: string | null; sha512: string | null;
     timestamp: string | number | null; created_at: Date;
   }>(
-    `SELECT r.id AS repository_id, f.size, f.md5, f.sha1, f.sha256, f.sha512, f."timestamp", f.created_at
+    // Two joins, not one ON … OR …, and the parent looked up by its name (an index
+    // lookup) rather than every directory's name || '/repodata' computed: 8.8 s → ~0.1 s
+    // on PGlite at Fedora scale. No row matches both.
+    `SELECT r.id AS repository_id, f.size, f.md5, f.sha1, f.sha256, f.sha512, f."timestamp", f.created_at, f.id AS detail_id
        FROM repository r
-       JOIN directory d ON d.id = r.directory_id
-       JOIN file_detail f ON (f.directory_id = d.id AND f.filename = 'repodata/repomd.xml')
-                          OR (f.filename = 'repomd.xml' AND f.directory_id IN
-                                (SELECT sub.id FROM directory sub WHERE sub.category_id = d.category_id AND sub.name = d.name || '/repodata'))
-      ORDER BY r.id, f.created_at DESC, f.id DESC`,
+       JOIN file_detail f ON f.directory_id = r.directory_id AND f.filename = 'repodata/repomd.xml'
+     UNION ALL
+     SELECT r.id, f.size, f.md5, f.sha1, f.sha256, f.sha512, f."timestamp", f.created_at, f.id
+       FROM file_detail f
+       JOIN directory sub ON sub.id = f.directory_id AND right(sub.name, 9) = '/repodata'
+       JOIN directory d ON d.category_id = sub.category_id AND d.name = left(sub.name, -9)
+       JOIN repository r ON r.directory_id = d.id
+      WHERE f.filename = 'repomd.xml'
+      ORDER BY repository_id, created_at DESC, detail_id DESC`,
   );
   const details = groupBy(fdRows.rows, (r) => r.repository_id);
   const retentionMs = opts.retentionDays * 86_400_000;
