@@ -36,7 +36,7 @@ export const listsEmitter: Emitter = {
     const netblocks = netblockRanges(snapshot, resolved, notes);
     // Only the partition is kept: the GeoIP tables are garbage before selection starts.
     const clients = partitionClients(loadGeo(ctx, snapshot), netblocks);
-    const plan = planLists(snapshot, clients, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets }, (rel, content) => gen.write(rel, content));
+    const plan = planLists(snapshot, clients, netblocks, { minimum: ctx.config.selection.minimum, maxVariants: ctx.config.selection.variants, protocolSets: ctx.config.selection.protocolSets, countrySets: ctx.config.selection.countrySets }, (rel, content) => gen.write(rel, content));
     writePlan(gen, plan, ctx.config.build.trustedProxies, httpTpl, serverTpl, composeTpl);
     ctx.log.info(
       `lists: ${plan.counts.classes} classes, ${plan.counts.lists} orderings, ${plan.counts.listFiles} list files, ${plan.counts.geo4Ranges} IPv4 ranges, ${plan.counts.geo6Cidrs} IPv6 CIDRs`,
@@ -196,7 +196,14 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     geo6Default: checked(cls, 'class', plan.geo6Default),
     noNetblock: plan.noNetblock,
     countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)),
-    countryClasses: plan.countryClasses,
+    countryClasses: plan.countryClasses.map((c) => ({ key: checked(/^[A-Z_]+[46]$/, 'country class key', c.key), cls: checked(cls, 'class', c.cls) })),
+    // country= lists with classes of their own (selection.countrySets, every order): each
+    // spelling (`,` or %2C between codes; case does not matter to map) → the list's token.
+    countryLists: [...new Set(plan.countryClasses.map((c) => c.key.slice(0, -1)).filter((t) => t.includes('_')))].flatMap((token) =>
+      separatorForms(token.split('_').join(',')).map((spelling) => ({ spelling: checked(/^[A-Z,%2C]+$/, 'country list', spelling), token: checked(/^[A-Z_]+$/, 'country list', token) })),
+    ),
+    // Any other list of known codes is answered as its first country alone.
+    countryCodeAlternation: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)).join('|'),
     protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap(separatorForms).map((spelling) => ({ spelling: checked(/^[a-z,%2C]*$/, 'protocol', spelling), token: checked(/^[a-z]+$/, 'protocol', p.token) }))),
     protocolWords: PROTOSETS.filter((p) => p.protocols).map((p) => ({ token: p.token, words: ngxString(`protocol = ${p.protocols!.join(',')}`) })),
     protoCanon: plan.protoCanon.map((c) => ({ key: checked(/^s\d+\|[a-z]+$/, 'signature', c.key), token: checked(/^[a-z]+$/, 'protocol', c.token) })),

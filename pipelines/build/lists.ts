@@ -90,6 +90,8 @@ export interface PlanOptions {
   maxVariants: number;
   /** Which protocol= sets get lists of their own: COMMON_PROTOSETS (default) or all 15 (`all`). */
   protocolSets?: 'common' | 'all';
+  /** country= lists answered exactly (selection.countrySets), each in every order. */
+  countrySets?: ReadonlyArray<readonly string[]>;
 }
 
 export interface ListRepo {
@@ -437,11 +439,17 @@ export function planLists(snapshot: Snapshot, clients: GeoData | ClientPartition
     }
   }
   const countryKeys: Array<{ key: string; q: string }> = [];
-  for (const cc of [...COUNTRIES.keys(), 'GLOBAL'].sort()) {
+  // One nominal class per requested country (or list, in request order: its header
+  // names the countries in that order) and family; nginx's key is the token + family.
+  const requests = [...COUNTRIES.keys(), 'GLOBAL'].sort().map((cc) => [cc]);
+  for (const set of opts.countrySets ?? []) requests.push(...permutations([...set]));
+  for (const ccs of requests) {
     for (const family of [4, 6] as Family[]) {
-      const qk = `req|${family}|${cc}`;
-      queries.set(qk, { family, country: cc === 'GLOBAL' ? null : cc, netblocks: [], asn: null, research: false, requested: cc });
-      countryKeys.push({ key: `${cc}${family}`, q: qk });
+      const requested = ccs.join(',');
+      const qk = `req|${family}|${requested}`;
+      if (queries.has(qk)) continue;
+      queries.set(qk, { family, country: ccs[0] === 'GLOBAL' ? null : ccs[0]!, netblocks: [], asn: null, research: false, requested });
+      countryKeys.push({ key: `${countryToken(ccs)}${family}`, q: qk });
     }
   }
 
@@ -740,6 +748,11 @@ function factsOf(r: SnapshotRepository, notes: string[]): ListRepo['facts'] {
     alt[alt.length - 1] += '   </mm0:alternates>\n';
   }
   return { current, alt };
+}
+
+/** The nginx token of a country= request: `DE`, or `DE_AT` for the list DE,AT. */
+export function countryToken(ccs: readonly string[]): string {
+  return ccs.join('_');
 }
 
 function buckets(units: readonly number[]): Array<{ percent: string; value: string }> {

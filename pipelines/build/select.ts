@@ -39,7 +39,7 @@ export interface ClientQuery {
   netblocks: readonly number[];
   asn: number | null;
   research: boolean;
-  /** `country=XX` or `country=global`: skip netblock/ASN and GeoIP. */
+  /** `country=XX`, `country=XX,YY…` (in request order) or `country=global`: skip netblock/ASN and GeoIP. */
   requested?: string;
 }
 
@@ -72,6 +72,9 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
     return clientCountry === null || ca.length === 0 || ca.includes(clientCountry);
   };
   const byCountry = (cc: string) => idx.publicByCountry.get(cc) ?? [];
+  // countries_allowed against the client's country; for country=CC,CC… any of those.
+  const asked = q.requested !== undefined && q.requested !== 'GLOBAL' ? requestedCountries(q.requested) : null;
+  const clientAllowed = (id: number) => (asked ? asked.some((cc) => allowed(id, cc)) : allowed(id, q.country));
 
   const raw: Group[] = [];
   let header = '';
@@ -124,20 +127,31 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
     header += 'country = global ';
     push('global', idx.publicAll.filter((id) => allowed(id, q.country)), true);
   } else {
-    const cc = q.requested;
-    const own = byCountry(cc);
-    if (own.length) {
+    // country=CC or a list CC,CC…: the requested countries' hosts as one group; none
+    // at all → the rest of their continents (MirrorManager's do_country/do_continent).
+    const ccs = requestedCountries(q.requested);
+    let any = false;
+    const own: number[] = [];
+    for (const cc of ccs) {
+      const hosts = byCountry(cc);
+      if (!hosts.length) continue;
+      any = true;
       header += `country = ${cc} `;
-      push('country', own.filter((id) => allowed(id, cc)), true);
-    } else {
-      const continent = world.continentOf(cc);
+      own.push(...hosts.filter((id) => allowed(id, cc)));
+    }
+    if (any) push('country', own, true);
+    else {
       const rest: number[] = [];
-      for (const other of continent ? world.countriesOf(continent) : []) {
-        if (other === cc) continue;
-        const hosts = byCountry(other);
-        if (!hosts.length) continue;
-        header += `country = ${other} `;
-        rest.push(...hosts.filter((id) => allowed(id, cc)));
+      const listed = new Set(ccs);
+      for (const continent of new Set(ccs.map((cc) => world.continentOf(cc)))) {
+        for (const other of continent ? world.countriesOf(continent) : []) {
+          if (listed.has(other)) continue;
+          listed.add(other);
+          const hosts = byCountry(other);
+          if (!hosts.length) continue;
+          header += `country = ${other} `;
+          rest.push(...hosts.filter((id) => clientAllowed(id)));
+        }
       }
       push('continent', rest, true);
     }
@@ -151,10 +165,15 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
   if ((!explicit && found < world.minimum) || (explicit && found === 0 && q.requested !== 'GLOBAL')) {
     header += 'country = global ';
     const seen = new Set(groups.flatMap((g) => g.hosts));
-    const global = idx.publicAll.filter((id) => allowed(id, q.country) && !seen.has(id));
+    const global = idx.publicAll.filter((id) => clientAllowed(id) && !seen.has(id));
     if (global.length) groups.push({ kind: 'global', hosts: canonical(global, world), weighted: true });
   }
   return { groups, header };
+}
+
+/** The codes of a `requested` country list, in request order. */
+export function requestedCountries(requested: string): string[] {
+  return requested.split(',');
 }
 
 interface EligibleIndex {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { COUNTRIES } from './countries.ts';
 import { UsageError, ValidationError } from './errors.ts';
 
 /** A path inside a tree: relative, no `..`, no NUL/newline. */
@@ -109,9 +110,29 @@ export const ConfigSchema = z
          * (exact; about 2.5× the generation at Fedora scale).
          */
         protocolSets: z.enum(['common', 'all']).default('common'),
+        /**
+         * country= lists answered exactly (in every order and spelling), e.g. [[DE, AT],
+         * [US, CA]]: each list costs as many classes as its orders (2 or 6). Any other
+         * list is answered as its first country alone.
+         */
+        countrySets: z
+          .array(
+            z
+              .array(
+                z
+                  .string()
+                  .transform((c) => c.toUpperCase())
+                  .refine((c) => COUNTRIES.has(c), { message: 'must be an ISO 3166-1 alpha-2 country code' }),
+              )
+              .min(2)
+              .max(3)
+              .refine((set) => new Set(set).size === set.length, { message: 'must not name a country twice' }),
+          )
+          .max(100)
+          .default([]),
       })
       .strict()
-      .default({ minimum: 5, variants: 16, protocolSets: 'common' }),
+      .default({ minimum: 5, variants: 16, protocolSets: 'common', countrySets: [] }),
     build: z
       .object({
         /** Proxies (CIDRs or addresses) whose X-Forwarded-For nginx believes (realip). */

@@ -82,7 +82,7 @@ describe('lists emitter', () => {
     }
     gen1 = path.join(tmp, 'gen');
     const writer = createGenerationWriter(gen1, 'gen');
-    await listsEmitter.emit(buildContext(db, tmp), writer);
+    await listsEmitter.emit(buildContext(db, tmp, { selection: { countrySets: [['de', 'JP'], ['CA', 'MX', 'AQ']] } }), writer);
     // What the build stage adds around its emitters: the fragment naming the generation.
     writer.write(GENERATION_FRAGMENT, generationFragment('gen'));
   });
@@ -167,6 +167,24 @@ describe('lists emitter', () => {
       assert.ok(!hostsOf((await get('/mirrorlist?repo=fedora-41&arch=x86_64&ip=192.0.2.7&netblock=0')).body).includes('private.campus.example'));
       const de = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=de&ip=192.0.2.7');
       assert.equal(de.body, '# repo = fedora-41 arch = x86_64 country = DE \nhttps://mirror.de.example/fedora/linux/releases/41/Everything/x86_64/os/\n');
+      // country= lists of selection.countrySets: their countries' mirrors together, the
+      // header in request order; any spelling (`,` or %2C, any case) of any order.
+      for (const [q, header] of [['DE,JP', 'country = DE country = JP '], ['jp%2Cde', 'country = JP country = DE '], ['JP%2cDE', 'country = JP country = DE ']]) {
+        const r = await get(`/mirrorlist?repo=fedora-41&arch=x86_64&country=${q}&ip=192.0.2.7`);
+        assert.equal(r.status, 200, `${q}: ${r.body}`);
+        assert.equal(r.body.split('\n')[0], `# repo = fedora-41 arch = x86_64 ${header}`, q);
+        assert.deepEqual(hostsOf(r.body).sort(), ['mirror.de.example', 'mirror.jp.example'], q);
+        assert.ok(fromBlob(r.body), `${q}: body is not composed from a generated blob`);
+      }
+      // None of those countries has mirrors: the rest of their continents (NA; AQ's AN has none).
+      const na = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=MX,AQ,CA');
+      assert.equal(na.body.split('\n')[0], '# repo = fedora-41 arch = x86_64 country = US ');
+      // Another list of known codes: its first country alone (so says the header); unknown codes: 400.
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=de,fr&ip=192.0.2.7')).body, de.body);
+      assert.equal((await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=DE%2CFR,US')).body, de.body);
+      for (const bad of ['DE,XX', 'XX,DE', 'DE,', ',DE', 'DE,,FR', 'DE;FR', `DE${',FR'.repeat(12)}`]) {
+        assert.equal((await get(`/mirrorlist?repo=fedora-41&arch=x86_64&country=${bad}`)).status, 400, bad);
+      }
       const glob = await get('/mirrorlist?repo=fedora-41&arch=x86_64&country=global');
       assert.equal(glob.body.split('\n')[0], '# repo = fedora-41 arch = x86_64 country = global ');
       const http = await get('/mirrorlist?repo=fedora-41&arch=x86_64&protocol=http&ip=8.8.8.8');

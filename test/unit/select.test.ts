@@ -65,19 +65,22 @@ function reference(hosts: SelectHost[], netblocks: NetblockRange[], minimum: num
     header += 'country = global ';
     add('global', usable.filter(isPublic).filter(allowedFor(q.country)));
   } else {
-    const cc = q.requested;
-    const own = usable.filter((h) => isPublic(h) && h.country === cc);
+    // country=CC or CC,CC…: their hosts together; if none at all, the other countries of their continents.
+    const asked = q.requested.split(',');
+    const mayServe = (h: SelectHost) => asked.some((cc) => allowedFor(cc)(h));
+    const own = usable.filter((h) => isPublic(h) && h.country !== null && asked.includes(h.country));
     if (own.length) {
-      header += `country = ${cc} `;
-      add('country', own.filter(allowedFor(cc)));
+      for (const cc of asked) header += countryHeader(cc);
+      add('country', own.filter((h) => allowedFor(h.country)(h)));
     } else {
-      const others = CCS.filter((o) => o !== cc && CONTINENT[o] === CONTINENT[cc]).sort();
+      const others: string[] = [];
+      for (const cc of asked) for (const o of CCS.filter((o) => CONTINENT[o] === CONTINENT[cc]).sort()) if (!asked.includes(o) && !others.includes(o)) others.push(o);
       for (const o of others) header += countryHeader(o);
-      add('continent', usable.filter((h) => isPublic(h) && h.country !== null && others.includes(h.country)).filter(allowedFor(cc)));
+      add('continent', usable.filter((h) => isPublic(h) && h.country !== null && others.includes(h.country)).filter(mayServe));
     }
     if (taken.size === 0) {
       header += 'country = global ';
-      add('global', usable.filter(isPublic).filter(allowedFor(cc)));
+      add('global', usable.filter(isPublic).filter(mayServe));
     }
   }
   return { groups, header };
@@ -111,7 +114,13 @@ const arbCase = fc
         nbMask: fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }),
         asn: fc.option(fc.constantFrom(680, 2497, 3320)),
         research: fc.boolean(),
-        requested: fc.option(fc.constantFrom(...CCS, 'GLOBAL'), { freq: 4 }),
+        requested: fc.option(
+          fc.oneof(
+            fc.constantFrom(...CCS, 'GLOBAL'),
+            fc.shuffledSubarray(CCS, { minLength: 2, maxLength: 3 }).map((l) => l.join(',')),
+          ),
+          { freq: 4 },
+        ),
       }),
     }),
   );
@@ -124,7 +133,7 @@ test('select() equals the naive reference on random registries and clients', () 
       const eligible = new Set(hosts.filter((_, i) => c.eligibleMask[i]).map((h) => h.id));
       const q: ClientQuery = {
         family: c.q.family,
-        country: c.q.requested && c.q.requested !== 'GLOBAL' ? c.q.requested : c.q.country,
+        country: c.q.requested && c.q.requested !== 'GLOBAL' ? c.q.requested.split(',')[0]! : c.q.country,
         netblocks: netblocks.filter((_, i) => c.q.nbMask[i]).map((n) => n.id),
         asn: c.q.asn,
         research: c.q.research,
