@@ -313,7 +313,7 @@ export function examplesText(examples: readonly ListExample[], repo: { repo: str
     lines.push(`    curl '${base}/metalink?repo=${repo.repo}&arch=${repo.arch}&ip=${e.ip}'`);
     lines.push(`    → ${e.answer.groups.map(groupText).join(' → ')}`);
   }
-  lines.push(`  (also /mirrorlist?…, &country=DE, &netblock=0, &protocol=https, &redirect=1)`);
+  lines.push(`  (also /mirrorlist?…, &country=DE, &country=DE,GB, &netblock=0, &protocol=https, &redirect=1)`);
   return lines.join('\n');
 }
 

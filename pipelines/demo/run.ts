@@ -87,6 +87,8 @@ export function demoConfig(p: DemoPaths, outDir: string) {
     categories,
     repositoryAliases: DEMO_ALIASES,
     countryContinentRedirects: { IL: 'EU' },
+    // country=DE,GB (either order) gets its own lists; other lists their first country's.
+    selection: { countrySets: [['DE', 'GB']] },
     geoip: {
       country: [path.join(geo, 'geolite2-country-ipv4.csv'), path.join(geo, 'geolite2-country-ipv6.csv')],
       asn: [path.join(asn, 'asn-ipv4.csv'), path.join(asn, 'asn-ipv6.csv')],

@@ -211,6 +211,8 @@ export interface StartNginxOptions {
   composePort?: number;
   /** New answers stored per second at most (site default 100). */
   storeRate?: number;
+  /** The list store (default: beside the generations, or `<prefix>/list-store` with `root`). */
+  storeDir?: string;
   startTimeoutMs?: number;
 }
 
@@ -255,6 +257,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<RunningNginx>
       accessLog: opts.accessLog ?? path.join(prefixDir, 'logs', 'access.log'),
       composeListen: opts.composePort ? `${host.includes(':') ? `[${host}]` : host}:${opts.composePort}` : undefined,
       storeRate: opts.storeRate,
+      storeDir: opts.storeDir,
     });
     removeStaleSocket(prefixDir);
     const child = spawn(bin, ['-p', prefixDir + '/', '-e', path.join(prefixDir, 'logs', 'error.log'), '-c', confFile], {
@@ -348,15 +351,16 @@ function writeConf(o: {
   accessLog?: string;
   composeListen?: string;
   storeRate?: number;
+  storeDir?: string;
 }): string {
   ensurePrefix(o.prefixDir);
   const siteFile = path.join(o.prefixDir, 'conf', 'site.conf');
   const confFile = path.join(o.prefixDir, 'conf', 'nginx.conf');
   // Serving one directory (a test tree, a generation being checked): its answers
   // are stored under the prefix, not beside the generation.
-  const storeDir = o.generationsDir ? defaultStoreDir(o.root, o.generationsDir) : path.join(o.prefixDir, 'list-store');
-  // nginx creates only the last level of a temp path, and stores nothing without the store.
-  fs.mkdirSync(path.join(storeDir, '.tmp'), { recursive: true });
+  const storeDir = o.storeDir ?? (o.generationsDir ? defaultStoreDir(o.root, o.generationsDir) : path.join(o.prefixDir, 'list-store'));
+  // nginx stores nothing without the store directory.
+  fs.mkdirSync(storeDir, { recursive: true });
   fs.writeFileSync(
     siteFile,
     renderSite({ root: o.root, generationsDir: o.generationsDir, listen: o.listen, accessLog: o.accessLog, extraServer: o.extraServer, storeDir, composeSocket: composeSocketPath(o.prefixDir), composeListen: o.composeListen, storeRate: o.storeRate }),

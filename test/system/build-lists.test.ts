@@ -2,6 +2,7 @@
 // and its list fragments answering on a real nginx (composition, classes,
 // weighting, every error path).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -359,6 +360,44 @@ describe('lists emitter', () => {
       // burst 20, then 1 per second (+1 for a second boundary)
       assert.ok(stored.length <= 21 + seconds + 1, `${stored.length} answers stored in ${seconds} s at storeRate 1`);
       assert.ok(bodies.size > stored.length, `${bodies.size} distinct answers, ${stored.length} stored: some were served without storing`);
+    });
+
+    test('a full list store (its own file system) stops storing; every answer stays whole', async (t) => {
+      if (!requireTool(t, 'nginx', 'nginx-light') || skip) return;
+      const storeDir = path.join(tmp, 'tiny-store');
+      fs.mkdirSync(storeDir);
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', storeDir], { stdio: 'pipe' });
+      } catch (err) {
+        t.skip(`SKIPPED: cannot mount a small tmpfs for the store (needs root): ${(err as Error).message.split('\n')[0]}`);
+        return;
+      }
+      t.after(() => execFileSync('umount', ['-l', storeDir]));
+      fs.writeFileSync(path.join(storeDir, 'filler'), Buffer.alloc(40 * 1024)); // leaves room for a few answers
+      const full = await startNginx({ outDir: tmp, root: gen1, prefixDir: path.join(tmp, 'nginx-full'), accessLog: 'off', storeDir, storeRate: 1000 });
+      t.after(() => full.stop());
+      let served = 0;
+      for (const ip of ['192.0.2.7', '198.51.100.5', '100.64.0.9', '203.0.113.200', '8.8.8.8', '2001:dba::1', '9.9.9.9', '1.1.1.1']) {
+        for (const repo of ['fedora-41&arch=x86_64', 'fedora-41&arch=aarch64', 'updates-released-f41&arch=x86_64']) {
+          for (const kind of ['mirrorlist', 'metalink']) {
+            for (const country of ['', '&country=DE', '&country=US', '&country=global']) {
+              const r = await fetch(`${full.url}/${kind}?repo=${repo}&ip=${ip}${country}`);
+              const body = await r.text();
+              assert.equal(r.status, 200, `${kind} ${repo} ${ip}${country}`);
+              assert.ok(kind === 'mirrorlist' ? body.startsWith('# repo = ') && body.endsWith('\n') : body.endsWith('</metalink>\n'), `${kind} ${repo} ${ip}${country}: a whole answer`);
+              served++;
+            }
+          }
+        }
+      }
+      assert.equal(fs.statfsSync(storeDir).bavail, 0, 'the store filled up');
+      // Every answer under its own name is whole. (nginx leaves a copy it could not finish
+      // as <name>.<10 digits>, a name no request reads; publish's prune removes it with its generation.)
+      const stored = listFiles(storeDir).filter((f) => f !== 'filler' && !/\.\d{10}$/.test(f));
+      assert.ok(stored.length > 0);
+      for (const f of stored) assert.ok(fs.readFileSync(path.join(storeDir, f), 'utf8').endsWith('\n'), `${f} is whole`);
+      assert.ok(served >= 190);
+      assert.match(fs.readFileSync(path.join(tmp, 'nginx-full', 'logs', 'error.log'), 'utf8'), /No space left on device/);
     });
 
     test('errors: MirrorManager bodies, 4xx for hostile input, nothing reflected raw', async (t) => {
