@@ -76,7 +76,7 @@ export function readGenerationLists(genDir: string, hostOfUrl: (url: string) => 
       return { from: parseIpv4(a!)!, to: parseIpv4(b!)!, cls };
     })
     .sort((x, y) => (x.from < y.from ? -1 : 1));
-  const repoToken = mapOf(conf, 'map "$arg_repo|$ms_arch_in" $ms_repo {');
+  const repoToken = mapOf(conf, 'map "$arg_repo|$ms_arch_in" $ms_repo_any {');
   const sigOf = mapOf(conf, 'map $ms_repo $ms_sig {');
   const pathOf = mapOf(conf, 'map $ms_repo $ms_path {');
   const rheadOf = mapOf(conf, 'map $ms_repo $ms_rhead {');
