@@ -1,5 +1,6 @@
 // Tasks that run inside a benchmark child process (see harness.ts runChild): each
 // opens what it needs, measures its own section, and returns plain JSON.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -67,12 +68,31 @@ export interface StageTaskResult {
   generationId: string | null;
 }
 
+/**
+ * Empties the kernel's page, dentry and inode caches (root only): what a scan of a tree
+ * nobody read lately meets. Returns why it could not, or null.
+ */
+export function dropPageCache(): string | null {
+  try {
+    execFileSync('sync');
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return null;
+  } catch (err) {
+    return `cannot drop the page cache: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
 /** Runs one stage through the orchestrator (run row, lock, exit code), as `mirrorsmith <stage>` does. */
-export async function stageTask(args: DbChoice & { config: string; stage: string; options?: Record<string, unknown> }): Promise<StageTaskResult> {
+export async function stageTask(args: DbChoice & { config: string; stage: string; options?: Record<string, unknown>; coldCache?: boolean }): Promise<StageTaskResult> {
   const stage = STAGES.find((s) => s.name === args.stage);
   if (!stage) throw new Error(`no stage named ${args.stage} (known: ${STAGES.map((s) => s.name).join(', ')})`);
   const app = await openApp({ config: args.config, configExplicit: true, holder: `bench ${args.stage}`, quiet: true }, env(args));
   try {
+    // After open and migrate: the stage alone meets the cold caches.
+    if (args.coldCache) {
+      const failed = dropPageCache();
+      if (failed) throw new Error(failed);
+    }
     const controller = new AbortController();
     const t0 = performance.now();
     const outcome = await runPipeline(app, { stages: [stage], signal: controller.signal, options: args.options ?? {}, force: true });
