@@ -36,6 +36,10 @@ test('errors name the key path', () => {
   assert.match(configError({ categories: [{ ...cat, repoRules: [{ match: '(', repo: 'x', arch: 'y' }] }] }), /categories\.0\.repoRules\.0\.match: is not a valid regular expression/);
   assert.match(configError({ categories: [cat, cat] }), /categories\.1\.name: duplicate category "Fedora Linux"/);
   assert.match(configError({ categories: [{ ...cat, source: { type: 'rsync', url: 'rsync://h/x;rm' } }] }), /categories\.0\.source\.url: must be an rsync:\/\/ URL/);
+  assert.match(configError({ selection: { countrySets: [['DE', 'X"']] } }), /selection\.countrySets\.0\.1: must be an ISO 3166-1 alpha-2 country code/);
+  assert.match(configError({ selection: { countrySets: [['DE', 'de']] } }), /selection\.countrySets\.0: must not name a country twice/);
+  assert.match(configError({ selection: { countrySets: [['DE']] } }), /selection\.countrySets\.0: /);
+  assert.deepEqual(parseConfig({ selection: { countrySets: [['de', 'at']] } }, '').selection.countrySets, [['DE', 'AT']]);
 });
 
 test('invalid YAML is reported with the file name and position', () => {
