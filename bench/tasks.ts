@@ -88,6 +88,11 @@ export async function stageTask(args: DbChoice & { config: string; stage: string
   if (!stage) throw new Error(`no stage named ${args.stage} (known: ${STAGES.map((s) => s.name).join(', ')})`);
   const app = await openApp({ config: args.config, configExplicit: true, holder: `bench ${args.stage}`, quiet: true }, env(args));
   try {
+    // Let what opening queued run first: the first macrotask turn after PGlite opens
+    // stalls 0.3–0.45 s (V8 finishing work on its WebAssembly, no JS running), which
+    // otherwise lands in the stage's first await (measured: a no-change rescan 0.8 s
+    // without this turn, 0.3–0.4 s with it or with a 2 s sleep).
+    await new Promise((r) => setTimeout(r, 0));
     // After open and migrate: the stage alone meets the cold caches.
     if (args.coldCache) {
       const failed = dropPageCache();

@@ -49,17 +49,10 @@ export const benchmark: Benchmark = {
       if (v.status !== 'ok' || (v.counts?.failed ?? 0) > 0) throw new Error(`${label}: scan-master ended ${v.status} (${JSON.stringify(v.counts)}): ${v.error ?? 'see its log'}`);
       return r;
     };
-    const walk = await run(walkCfg, walkDb, 'full walk');
-    const rescan = await run(walkCfg, walkDb, 'no-change rescan');
-    const ftl = await run(ftlCfg, ftlDb, 'fullfiletimelist scan');
-    // The same pair on a database that is current, as every scan after the first
-    // runs: the walk lists every directory again (--full), the list is read whole.
-    const rewalk = await run(walkCfg, walkDb, 'full re-walk (--full)', { full: true });
-    const ftlAgain = await run(ftlCfg, ftlDb, 'fullfiletimelist rescan');
-    const base = await runChild<{ ms: number }>(TASKS, 'openDbTask', { ...walkDb, config: walkCfg }, { signal: ctx.signal });
-    // The same first scans on a tree the kernel has not cached (as a master tree that
+    // First, the first scans on a tree the kernel has not cached (as a master tree that
     // rsync and editors did not just read, or one on NFS): page, dentry and inode
     // caches dropped right before the stage (root only; else these figures are not measured).
+    // Run before the warm ones, which then find the tree cached again.
     const coldReason = ctx.databaseUrl ? 'cold-cache runs are measured on the embedded database only' : dropPageCache();
     let cold: { walk: number; ftl: number } | null = null;
     if (!coldReason) {
@@ -68,10 +61,19 @@ export const benchmark: Benchmark = {
         const db = await freshDatabase(ctx, `scan_${name.replace('-', '_')}`, path.join(dir, 'db'));
         return run(deriveConfig(ctx.worldDir, dir, name, mutate), db, label, {}, true);
       };
-      const coldWalk = await coldRun('walk-cold', 'full walk, cold cache', noList);
+      // The walk last: it leaves every inode of the tree cached for the warm runs.
       const coldFtl = await coldRun('ftl-cold', 'fullfiletimelist scan, cold cache');
+      const coldWalk = await coldRun('walk-cold', 'full walk, cold cache', noList);
       cold = { walk: coldWalk.value.stageMs / 1000, ftl: coldFtl.value.stageMs / 1000 };
     }
+    const walk = await run(walkCfg, walkDb, 'full walk');
+    const rescan = await run(walkCfg, walkDb, 'no-change rescan');
+    const ftl = await run(ftlCfg, ftlDb, 'fullfiletimelist scan');
+    // The same pair on a database that is current, as every scan after the first
+    // runs: the walk lists every directory again (--full), the list is read whole.
+    const rewalk = await run(walkCfg, walkDb, 'full re-walk (--full)', { full: true });
+    const ftlAgain = await run(ftlCfg, ftlDb, 'fullfiletimelist rescan');
+    const base = await runChild<{ ms: number }>(TASKS, 'openDbTask', { ...walkDb, config: walkCfg }, { signal: ctx.signal });
     const coldNote = coldReason ?? 'page, dentry and inode caches dropped after the database was opened; fresh database';
     const s = (r: { value: StageTaskResult }) => r.value.stageMs / 1000;
     // CPU of the whole child (open + migrate included): less at the mercy of a busy machine than wall time.
