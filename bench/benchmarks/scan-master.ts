@@ -53,7 +53,8 @@ export const benchmark: Benchmark = {
     // rsync and editors did not just read, or one on NFS): page, dentry and inode
     // caches dropped right before the stage (root only; else these figures are not measured).
     // Run before the warm ones, which then find the tree cached again.
-    const coldReason = ctx.databaseUrl ? 'cold-cache runs are measured on the embedded database only' : dropPageCache();
+    const cannot = ctx.databaseUrl ? 'cold-cache runs are measured on the embedded database only' : dropPageCache();
+    const coldReason = cannot ? `not measured: ${cannot}` : null;
     let cold: { walk: number; ftl: number } | null = null;
     if (!coldReason) {
       const coldRun = async (name: string, label: string, mutate?: typeof noList) => {
