@@ -121,7 +121,7 @@ export const benchmark: Benchmark = {
  * netblock, inside public hosts' netblocks in several countries, an IPv6 client,
  * and country= overrides; over a few popular repositories.
  */
-export function sampleQueries(ctx: BenchContext, world: WorldFile): string[] {
+function sampleQueries(ctx: BenchContext, world: WorldFile): string[] {
   const sites = fs
     .readdirSync(path.join(ctx.worldDir, 'registry'))
     .filter((f) => f.endsWith('.yaml'))

@@ -187,6 +187,7 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     index: i,
     rows: plan.repos.filter((r) => r.facts && r.facts.alt[i]).map((r) => ({ token: r.token, value: ngxString(r.facts!.alt[i]) })),
   }));
+  const countries = [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c));
   const view = {
     mapHashMaxSize: Math.max(4096, 2 ** Math.ceil(Math.log2(Math.max(repoKeys.length, plan.blobs.length, plan.firsts.length, plan.variants.length, 1) * 2))),
     trustedProxies: trustedProxies.map((p) => checked(/^[0-9A-Fa-f.:]+(\/\d{1,3})?$/, 'proxy', p)),
@@ -195,15 +196,15 @@ export function writePlan(gen: GenerationWriter, plan: ListPlan, trustedProxies:
     geo6: GEO_ROWS.geo6,
     geo6Default: checked(cls, 'class', plan.geo6Default),
     noNetblock: plan.noNetblock,
-    countries: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)),
+    countries,
     countryClasses: plan.countryClasses.map((c) => ({ key: checked(/^[A-Z_]+[46]$/, 'country class key', c.key), cls: checked(cls, 'class', c.cls) })),
     // country= lists with classes of their own (selection.countrySets, every order): each
     // spelling (`,` or %2C between codes; case does not matter to map) → the list's token.
-    countryLists: [...new Set(plan.countryClasses.map((c) => c.key.slice(0, -1)).filter((t) => t.includes('_')))].flatMap((token) =>
-      separatorForms(token.split('_').join(',')).map((spelling) => ({ spelling: checked(/^[A-Z,%2C]+$/, 'country list', spelling), token: checked(/^[A-Z_]+$/, 'country list', token) })),
+    countryLists: plan.countryLists.flatMap((l) =>
+      separatorForms(l.codes.join(',')).map((spelling) => ({ spelling: checked(/^[A-Z,%2C]+$/, 'country list', spelling), token: checked(/^[A-Z_]+$/, 'country list', l.token) })),
     ),
     // Any other list of known codes is answered as its first country alone.
-    countryCodeAlternation: [...COUNTRIES.keys(), 'GLOBAL'].sort().map((c) => checked(/^[A-Z]+$/, 'country', c)).join('|'),
+    countryCodeAlternation: countries.join('|'),
     protocols: PROTOSETS.flatMap((p) => p.spellings.flatMap(separatorForms).map((spelling) => ({ spelling: checked(/^[a-z,%2C]*$/, 'protocol', spelling), token: checked(/^[a-z]+$/, 'protocol', p.token) }))),
     protocolWords: PROTOSETS.filter((p) => p.protocols).map((p) => ({ token: p.token, words: ngxString(`protocol = ${p.protocols!.join(',')}`) })),
     protoCanon: plan.protoCanon.map((c) => ({ key: checked(/^s\d+\|[a-z]+$/, 'signature', c.key), token: checked(/^[a-z]+$/, 'protocol', c.token) })),

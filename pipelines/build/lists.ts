@@ -117,6 +117,8 @@ export interface ListPlan {
   noNetblock: Array<{ from: string; to: string }>;
   /** `country=` pseudo classes: `${CC}${family}` → class id. */
   countryClasses: Array<{ key: string; cls: string }>;
+  /** The country= lists (two codes or more, each order) with classes of their own: their codes and token. */
+  countryLists: Array<{ codes: string[]; token: string }>;
   /** `${sig}|${proto}` → the protocol set that lists the same URLs for every host of the signature (only where different). */
   protoCanon: Array<{ key: string; token: string }>;
   /** protocol sets without lists of their own → the stored subset that answers them (where protoCanon has no row). */
@@ -439,6 +441,7 @@ export function planLists(snapshot: Snapshot, clients: GeoData | ClientPartition
     }
   }
   const countryKeys: Array<{ key: string; q: string }> = [];
+  const countryLists: ListPlan['countryLists'] = [];
   // One nominal class per requested country (or list, in request order: its header
   // names the countries in that order) and family; nginx's key is the token + family.
   const requests = [...COUNTRIES.keys(), 'GLOBAL'].sort().map((cc) => [cc]);
@@ -450,6 +453,7 @@ export function planLists(snapshot: Snapshot, clients: GeoData | ClientPartition
       if (queries.has(qk)) continue;
       queries.set(qk, { family, country: ccs[0] === 'GLOBAL' ? null : ccs[0]!, netblocks: [], asn: null, research: false, requested });
       countryKeys.push({ key: `${countryToken(ccs)}${family}`, q: qk });
+      if (family === 4 && ccs.length > 1) countryLists.push({ codes: ccs, token: countryToken(ccs) });
     }
   }
 
@@ -702,7 +706,7 @@ export function planLists(snapshot: Snapshot, clients: GeoData | ClientPartition
     splitProfiles: splits.length,
     blobMapEntries: blobs.length,
   };
-  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, protoCanon, protoFallback, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
+  return { repos, aliases, geo4, geo6, geo6Default, noNetblock, countryClasses, countryLists, protoCanon, protoFallback, blobs, splits, firsts, variants, leadPreferences, hostRefs, listRows, prefixes, files, index, failurePubdate, counts, notes };
 }
 
 /** redirect=1: the first host's https URL, else its http URL (MirrorManager skips ftp/rsync). */

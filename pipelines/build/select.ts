@@ -129,7 +129,7 @@ export function select(world: SelectWorld, eligible: ReadonlySet<number>, q: Cli
   } else {
     // country=CC or a list CC,CC…: the requested countries' hosts as one group; none
     // at all → the rest of their continents (MirrorManager's do_country/do_continent).
-    const ccs = requestedCountries(q.requested);
+    const ccs = asked!;
     let any = false;
     const own: number[] = [];
     for (const cc of ccs) {
